@@ -1,0 +1,58 @@
+/**
+ * ClickHouse client factory (`npm:@clickhouse/client-web`) and safe SQL
+ * literal helpers.
+ *
+ * ClickHouse 18.16 (Debian) has no query parameters, so any value that must
+ * appear in SQL goes through {@link sqlString} / {@link sqlIdentifier}; data
+ * rows always travel as `JSONEachRow` bodies, never inside SQL text.
+ *
+ * @module
+ */
+import { type ClickHouseClient, createClient } from "@clickhouse/client-web";
+
+export type { ClickHouseClient } from "@clickhouse/client-web";
+
+/** Options for {@link createClickHouse}. */
+export interface ClickHouseOptions {
+  /** HTTP URL of one node or of the load balancer. */
+  url: string;
+  /** User name (default `default`). */
+  username?: string;
+  /** Password; from env only, never logged. */
+  password?: string;
+  /** Per-request timeout. */
+  requestTimeoutMs?: number;
+  /** Client-wide ClickHouse settings. */
+  settings?: Record<string, string | number>;
+}
+
+/** Creates a client for one URL with the shared defaults. */
+export function createClickHouse(opts: ClickHouseOptions): ClickHouseClient {
+  return createClient({
+    url: opts.url,
+    username: opts.username ?? "default",
+    password: opts.password ?? "",
+    request_timeout: opts.requestTimeoutMs ?? 30_000,
+    clickhouse_settings: opts.settings as Record<string, never> | undefined,
+  });
+}
+
+/** Quotes `value` as a ClickHouse string literal. */
+export function sqlString(value: string): string {
+  return "'" + value.replace(/\\/g, "\\\\").replace(/'/g, "\\'") + "'";
+}
+
+/** Quotes a (possibly dotted) identifier with backticks, rejecting oddities. */
+export function sqlIdentifier(name: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/.test(name)) {
+    throw new Error(
+      `not a valid ClickHouse identifier: ${JSON.stringify(name)}`,
+    );
+  }
+  return name.split(".").map((p) => "`" + p + "`").join(".");
+}
+
+/** Formats a JS date as ClickHouse `DateTime` text (UTC, seconds). */
+export function toDateTime(d: Date): string {
+  return d.toISOString().slice(0, 19).replace("T", " ");
+}

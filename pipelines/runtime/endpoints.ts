@@ -1,0 +1,80 @@
+/**
+ * Default addresses of the cluster that `deno task up` starts, and the option
+ * specs every pipeline shares for them, so each address is written once.
+ * Every default can be overridden by a flag or an environment variable.
+ *
+ * @module
+ */
+import type { OptionSpec } from "./cli.ts";
+
+/** Loopback addresses of the local cluster (see `tasks/cluster/topology.ts`). */
+export const DEFAULT_ENDPOINTS = {
+  kafkaBrokers: ["127.0.0.1:19092", "127.0.0.1:19093", "127.0.0.1:19094"],
+  /** HAProxy in front of all ClickHouse nodes. */
+  clickhouseUrl: "http://127.0.0.1:18120",
+  /** ClickHouse nodes per shard: replicas of one shard joined by `|`, shards by `,`. */
+  clickhouseShards: [
+    "http://127.0.0.1:18123|http://127.0.0.1:18124",
+    "http://127.0.0.1:18125|http://127.0.0.1:18126",
+  ],
+  postgresUrl: "postgres://postgres@127.0.0.1:15432/shop",
+} as const;
+
+/** Metrics ports per pipeline (Prometheus scrapes these). */
+export const METRICS_PORTS = {
+  generator: 19464,
+  shipper: 19465,
+  sink: 19466,
+  cdc: 19467,
+} as const;
+
+/** `--brokers` / `KAFKA_BROKERS`. */
+export const brokersOption: OptionSpec = {
+  type: "list",
+  description: "Kafka bootstrap brokers, host:port, comma separated",
+  env: "KAFKA_BROKERS",
+  default: [...DEFAULT_ENDPOINTS.kafkaBrokers],
+};
+
+/** `--clickhouse-url` / `CLICKHOUSE_URL`. */
+export const clickhouseUrlOption: OptionSpec = {
+  type: "string",
+  description: "ClickHouse HTTP URL for queries (the load balancer)",
+  env: "CLICKHOUSE_URL",
+  default: DEFAULT_ENDPOINTS.clickhouseUrl,
+};
+
+/** `--clickhouse-shards` / `CLICKHOUSE_SHARDS`. */
+export const clickhouseShardsOption: OptionSpec = {
+  type: "list",
+  description:
+    "ClickHouse HTTP URLs per shard: shards separated by ',', replicas of a shard by '|'",
+  env: "CLICKHOUSE_SHARDS",
+  default: [...DEFAULT_ENDPOINTS.clickhouseShards],
+};
+
+/** `--postgres-url` / `POSTGRES_URL` (password from `PGPASSWORD`). */
+export const postgresUrlOption: OptionSpec = {
+  type: "string",
+  description:
+    "PostgreSQL URL (put the password in PGPASSWORD, not in the URL)",
+  env: "POSTGRES_URL",
+  default: DEFAULT_ENDPOINTS.postgresUrl,
+};
+
+/** `--metrics-port` / `METRICS_PORT` with the pipeline's default. */
+export function metricsPortOption(defaultPort: number): OptionSpec {
+  return {
+    type: "integer",
+    description: "Port of /metrics and /health (0 disables)",
+    env: "METRICS_PORT",
+    default: defaultPort,
+    min: 0,
+    max: 65535,
+  };
+}
+
+/** Splits `--clickhouse-shards` values into replica URL lists per shard. */
+export function parseShards(values: string[]): string[][] {
+  return values.map((s) => s.split("|").map((u) => u.trim()).filter(Boolean));
+}

@@ -1,0 +1,54 @@
+/**
+ * PostgreSQL client factory (`npm:pg`). The connection URL comes from config;
+ * the password is taken from the URL or `PGPASSWORD` and never logged.
+ *
+ * @module
+ */
+// @ts-types="npm:@types/pg@8.15.6"
+import pg from "pg";
+
+export { pg };
+
+/** Options for {@link createPgPool} and {@link createPgClient}. */
+export interface PgOptions {
+  /** `postgres://user[:password]@host:port/db`. */
+  url: string;
+  /** Application name shown in `pg_stat_activity`. */
+  applicationName: string;
+  /** Pool size (pool only). */
+  max?: number;
+}
+
+/** A pool for ordinary queries. */
+export function createPgPool(opts: PgOptions): pg.Pool {
+  return new pg.Pool({
+    connectionString: opts.url,
+    application_name: opts.applicationName,
+    max: opts.max ?? 4,
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 10_000,
+  });
+}
+
+/** A single client (needed for replication or session state). */
+export function createPgClient(
+  opts: PgOptions & { replication?: "database" },
+): pg.Client {
+  return new pg.Client({
+    connectionString: opts.url,
+    application_name: opts.applicationName,
+    connectionTimeoutMillis: 5_000,
+    ...(opts.replication ? { replication: opts.replication } : {}),
+  } as pg.ClientConfig);
+}
+
+/** The URL with its password replaced by `***`, safe to log. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "<invalid url>";
+  }
+}
