@@ -1,0 +1,257 @@
+/**
+ * Shared helpers for integration tests against the real cluster started by
+ * `deno task up`: spawn a task exactly as `deno.json` defines it (same
+ * permissions), poll with a deadline, count Kafka messages, query ClickHouse
+ * and PostgreSQL.
+ *
+ * @module
+ */
+import { DEFAULT_ENDPOINTS } from "../pipelines/runtime/endpoints.ts";
+import { createKafka, type Kafka } from "../pipelines/runtime/kafka.ts";
+import { createLogger } from "../pipelines/runtime/log.ts";
+import { createPgClient, type pg } from "../pipelines/runtime/postgres.ts";
+
+/** Repository root (tests run from anywhere). */
+export const ROOT = new URL("../", import.meta.url).pathname;
+
+/** Polls `fn` until it returns a truthy value or the deadline passes. */
+export async function pollUntil<T>(
+  fn: () => T | Promise<T>,
+  opts: { timeoutMs?: number; intervalMs?: number; what: string },
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+      last = v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 250));
+  }
+  throw new Error(
+    `timed out after ${
+      opts.timeoutMs ?? 30_000
+    } ms waiting for ${opts.what}; last: ${
+      last instanceof Error ? last.message : JSON.stringify(last)
+    }`,
+  );
+}
+
+/** The argv of a `deno.json` task (`deno run <flags> <script>`), split. */
+export function taskArgv(name: string): string[] {
+  const cfg = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`));
+  const line: string | undefined = cfg.tasks?.[name];
+  if (!line) throw new Error(`no task "${name}" in deno.json`);
+  const argv = line.trim().split(/\s+/);
+  if (argv[0] !== "deno") {
+    throw new Error(`task "${name}" is not a deno command`);
+  }
+  return argv;
+}
+
+/** A pipeline process started from its task definition. */
+export interface TaskProcess {
+  child: Deno.ChildProcess;
+  pid: number;
+  /** Sends a signal (default SIGTERM). */
+  kill(signal?: Deno.Signal): void;
+  /** Waits for exit; returns code and all output captured so far. */
+  wait(): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** Output captured so far (stderr holds the JSON logs). */
+  stderrText(): string;
+  stdoutText(): string;
+}
+
+/**
+ * Starts `deno task <name>` directly (no task runner in between, so the pid
+ * is the pipeline's own and `kill -9` hits it), with the task's permissions.
+ */
+export function startTask(
+  name: string,
+  args: string[] = [],
+  opts: { env?: Record<string, string>; stdin?: "piped" | "null" } = {},
+): TaskProcess {
+  const [cmd, ...rest] = taskArgv(name);
+  const child = new Deno.Command(cmd, {
+    args: [...rest, ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", ...opts.env },
+    stdin: opts.stdin ?? "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let out = "";
+  let err = "";
+  const dec = new TextDecoder();
+  const pump = async (
+    s: ReadableStream<Uint8Array>,
+    into: (t: string) => void,
+  ) => {
+    for await (const chunk of s) into(dec.decode(chunk, { stream: true }));
+  };
+  const pumps = Promise.all([
+    pump(child.stdout, (t) => out += t),
+    pump(child.stderr, (t) => err += t),
+  ]);
+  return {
+    child,
+    pid: child.pid,
+    kill: (signal = "SIGTERM") => {
+      try {
+        child.kill(signal);
+      } catch { /* already gone */ }
+    },
+    wait: async () => {
+      const status = await child.status;
+      await pumps;
+      return { code: status.code, stdout: out, stderr: err };
+    },
+    stderrText: () => err,
+    stdoutText: () => out,
+  };
+}
+
+/** Runs a task to completion and returns its exit code and output. */
+export async function runTask(
+  name: string,
+  args: string[] = [],
+  opts: { env?: Record<string, string> } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return await startTask(name, args, opts).wait();
+}
+
+/** A KafkaJS client for tests (quiet logs). */
+export function testKafka(clientId = "tests"): Kafka {
+  return createKafka({
+    brokers: [...DEFAULT_ENDPOINTS.kafkaBrokers],
+    clientId,
+    log: createLogger("test", "error"),
+  });
+}
+
+/** Creates a fresh topic (3 partitions, RF 3) with a unique name. */
+export async function freshTopic(
+  prefix: string,
+  partitions = 3,
+): Promise<string> {
+  const topic = `test.${prefix}.${crypto.randomUUID().slice(0, 8)}`;
+  const admin = testKafka().admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [{
+        topic,
+        numPartitions: partitions,
+        replicationFactor: 3,
+        configEntries: [{ name: "min.insync.replicas", value: "2" }],
+      }],
+    });
+  } finally {
+    await admin.disconnect();
+  }
+  return topic;
+}
+
+/** Number of messages in a topic (sum of high − low watermarks). */
+export async function topicMessageCount(topic: string): Promise<number> {
+  const admin = testKafka().admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return offsets.reduce(
+      (n, p) => n + Number(p.high) - Number(p.low),
+      0,
+    );
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Reads every message currently in `topic` (values as text). */
+export async function readTopic(
+  topic: string,
+  opts: { timeoutMs?: number } = {},
+): Promise<
+  Array<
+    {
+      key: string | null;
+      value: string | null;
+      partition: number;
+      offset: string;
+    }
+  >
+> {
+  const expected = await topicMessageCount(topic);
+  const out: Array<
+    {
+      key: string | null;
+      value: string | null;
+      partition: number;
+      offset: string;
+    }
+  > = [];
+  if (expected === 0) return out;
+  const consumer = testKafka().consumer({
+    groupId: `test-reader-${crypto.randomUUID()}`,
+  });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachBatchAutoResolve: true,
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          out.push({
+            key: m.key?.toString() ?? null,
+            value: m.value?.toString() ?? null,
+            partition: batch.partition,
+            offset: m.offset,
+          });
+        }
+        await Promise.resolve();
+      },
+    });
+    await pollUntil(() => out.length >= expected, {
+      timeoutMs: opts.timeoutMs ?? 60_000,
+      what: `${expected} messages from ${topic} (have ${out.length})`,
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return out;
+}
+
+/** Runs a query over ClickHouse HTTP and returns JSONEachRow rows. */
+export async function chQuery<T = Record<string, unknown>>(
+  sql: string,
+  url: string = DEFAULT_ENDPOINTS.clickhouseUrl,
+): Promise<T[]> {
+  const res = await fetch(
+    `${url}/?default_format=JSONEachRow`,
+    { method: "POST", body: sql },
+  );
+  const text = await res.text();
+  if (!res.ok) throw new Error(`ClickHouse ${res.status}: ${text.trim()}`);
+  return text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as T);
+}
+
+/** Connects a PostgreSQL client to the cluster's instance (as superuser). */
+export async function testPg(): Promise<pg.Client> {
+  const c = createPgClient({
+    url: "postgres://postgres:postgres@127.0.0.1:15432/shop",
+    applicationName: "tests",
+  });
+  await c.connect();
+  return c;
+}
+
+/** A temporary directory under `.data/tests` (inside pipelines' scopes). */
+export async function tempDataDir(prefix: string): Promise<string> {
+  const dir = `${ROOT}.data/tests/${prefix}-${crypto.randomUUID().slice(0, 8)}`;
+  await Deno.mkdir(dir, { recursive: true });
+  return dir;
+}
