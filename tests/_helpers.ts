@@ -10,6 +10,7 @@ import { DEFAULT_ENDPOINTS } from "../pipelines/runtime/endpoints.ts";
 import { createKafka, type Kafka } from "../pipelines/runtime/kafka.ts";
 import { createLogger } from "../pipelines/runtime/log.ts";
 import { createPgClient, type pg } from "../pipelines/runtime/postgres.ts";
+import { taskArgv as taskArgvAt } from "../tasks/flow/supervisor.ts";
 
 /** Repository root (tests run from anywhere). */
 export const ROOT = new URL("../", import.meta.url).pathname;
@@ -42,14 +43,7 @@ export async function pollUntil<T>(
 
 /** The argv of a `deno.json` task (`deno run <flags> <script>`), split. */
 export function taskArgv(name: string): string[] {
-  const cfg = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`));
-  const line: string | undefined = cfg.tasks?.[name];
-  if (!line) throw new Error(`no task "${name}" in deno.json`);
-  const argv = line.trim().split(/\s+/);
-  if (argv[0] !== "deno") {
-    throw new Error(`task "${name}" is not a deno command`);
-  }
-  return argv;
+  return taskArgvAt(name, ROOT);
 }
 
 /** A pipeline process started from its task definition. */
