@@ -126,28 +126,51 @@ export function testKafka(clientId = "tests"): Kafka {
   });
 }
 
-/** Creates a fresh topic (3 partitions, RF 3) with a unique name. */
+/**
+ * Creates a fresh topic (3 partitions, RF 3) with a unique name and waits
+ * until every partition has a leader and a full ISR. KafkaJS's own
+ * `waitForLeaders` can fail while brokers catch up, so we poll metadata.
+ */
 export async function freshTopic(
   prefix: string,
   partitions = 3,
 ): Promise<string> {
   const topic = `test.${prefix}.${crypto.randomUUID().slice(0, 8)}`;
+  await ensureTopics([topic], partitions);
+  return topic;
+}
+
+/** Creates the topics if missing and waits until they are fully usable. */
+export async function ensureTopics(
+  topics: string[],
+  partitions = 3,
+): Promise<void> {
   const admin = testKafka().admin();
   await admin.connect();
   try {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [{
-        topic,
-        numPartitions: partitions,
-        replicationFactor: 3,
-        configEntries: [{ name: "min.insync.replicas", value: "2" }],
-      }],
-    });
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t));
+    if (missing.length) {
+      await admin.createTopics({
+        waitForLeaders: false,
+        topics: missing.map((topic) => ({
+          topic,
+          numPartitions: partitions,
+          replicationFactor: 3,
+          configEntries: [{ name: "min.insync.replicas", value: "2" }],
+        })),
+      });
+    }
+    await pollUntil(async () => {
+      const md = await admin.fetchTopicMetadata({ topics });
+      return md.topics.every((t) =>
+        t.partitions.length > 0 &&
+        t.partitions.every((p) => p.leader >= 0 && p.isr.length >= 2)
+      );
+    }, { timeoutMs: 60_000, what: `leaders for ${topics.join(", ")}` });
   } finally {
     await admin.disconnect();
   }
-  return topic;
 }
 
 /** Number of messages in a topic (sum of high − low watermarks). */
