@@ -1,0 +1,305 @@
+/**
+ * Benchmark: ship the same pre-generated NDJSON file of security events to
+ * the 3-broker cluster with the shipper (`deno task ship --once`, its own
+ * permissions) and with `kcat -P` (librdkafka), both with acks=all, an
+ * idempotent producer, gzip and the key `src_ip`, each into a fresh topic.
+ * Prints events/s of both, the shipper's peak RSS, and the ratio ours/peer.
+ *
+ * Usage:
+ *   deno run --allow-run=deno,kcat,ps --allow-read=deno.json,.data \
+ *     --allow-write=.data \
+ *     --allow-net=127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094 \
+ *     --allow-env=LOG_LEVEL,KAFKA_BROKERS,NODE_ENV,KAFKAJS_LOG_LEVEL,KAFKAJS_NO_PARTITIONER_WARNING,KAFKAJS_DEBUG_PROTOCOL_BUFFERS,KAFKAJS_DEBUG_EXTENDED_PROTOCOL_BUFFERS \
+ *     tasks/bench/ship.ts [--count N] [--keep] [-- extra shipper flags]
+ *
+ * The file is written once by a seeded writer (same bytes every time) to
+ * `.data/bench/ship/security-<N>.ndjson`, plus a `src_ip<TAB>line` copy for
+ * kcat's `-K` key delimiter; both are reused by later runs.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { createKafka } from "../../pipelines/runtime/kafka.ts";
+import { createLogger } from "../../pipelines/runtime/log.ts";
+import { DEFAULT_ENDPOINTS } from "../../pipelines/runtime/endpoints.ts";
+
+const { values, positionals } = parseArgs({
+  args: Deno.args,
+  options: {
+    count: { type: "string", default: "1000000" },
+    keep: { type: "boolean", default: false },
+  },
+  allowPositionals: true,
+});
+const N = Number(values.count);
+if (!Number.isInteger(N) || N < 1) {
+  console.error("usage: ship.ts [--count N] [--keep] [-- extra shipper flags]");
+  Deno.exit(2);
+}
+const brokers = [...DEFAULT_ENDPOINTS.kafkaBrokers];
+const dir = ".data/bench/ship";
+const file = `${dir}/security-${N}.ndjson`;
+const keyed = `${dir}/security-${N}.keyed.tsv`;
+
+/** mulberry32: small, fast, seeded. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const TYPES = [
+  "auth_success",
+  "auth_failure",
+  "brute_force",
+  "port_scan",
+  "malware_detected",
+  "privilege_escalation",
+  "firewall_block",
+  "firewall_allow",
+  "data_exfiltration",
+  "sql_injection",
+  "xss_attempt",
+  "dns_tunneling",
+];
+const SEV = ["info", "low", "medium", "high", "critical"];
+const PROTO = [
+  "tcp",
+  "udp",
+  "icmp",
+  "http",
+  "https",
+  "ssh",
+  "dns",
+  "smb",
+  "rdp",
+];
+const ACTION = ["allowed", "blocked", "detected", "quarantined", "logged"];
+
+/** Writes the data file (and kcat's keyed copy) with a seeded writer. */
+async function prepare(): Promise<void> {
+  try {
+    if ((await Deno.stat(file)).size > 0 && (await Deno.stat(keyed)).size > 0) {
+      return;
+    }
+  } catch { /* not there yet */ }
+  await Deno.mkdir(dir, { recursive: true });
+  const r = rng(1);
+  const pick = <T>(a: T[]) => a[Math.floor(r() * a.length)];
+  const hex = (n: number) => {
+    let s = "";
+    for (let i = 0; i < n; i++) s += Math.floor(r() * 16).toString(16);
+    return s;
+  };
+  const ip = () =>
+    `${10 + Math.floor(r() * 200)}.${Math.floor(r() * 256)}.${
+      Math.floor(r() * 256)
+    }.${1 + Math.floor(r() * 254)}`;
+  const out = await Deno.open(file, {
+    write: true,
+    create: true,
+    truncate: true,
+  });
+  const outK = await Deno.open(keyed, {
+    write: true,
+    create: true,
+    truncate: true,
+  });
+  const enc = new TextEncoder();
+  let t = Date.UTC(2026, 0, 1);
+  let a = "";
+  let b = "";
+  const flush = async () => {
+    await out.write(enc.encode(a));
+    await outK.write(enc.encode(b));
+    a = b = "";
+  };
+  for (let i = 0; i < N; i++) {
+    t += Math.floor(r() * 50);
+    const src = ip();
+    const line = JSON.stringify({
+      event_id: `${hex(8)}-${hex(4)}-4${hex(3)}-a${hex(3)}-${hex(12)}`,
+      timestamp: new Date(t).toISOString(),
+      event_type: pick(TYPES),
+      severity: pick(SEV),
+      src_ip: src,
+      src_port: Math.floor(r() * 65536),
+      dst_ip: ip(),
+      dst_port: pick([22, 53, 80, 443, 445, 3389, 8080]),
+      protocol: pick(PROTO),
+      user: r() < 0.3 ? "" : `user${Math.floor(r() * 500)}`,
+      host: `srv-${Math.floor(r() * 40)}`,
+      action: pick(ACTION),
+      message: `event ${i} observed from ${src} on sensor ${
+        Math.floor(r() * 16)
+      }`,
+      scenario_id: r() < 0.8 ? "" : `sc-${hex(8)}`,
+    });
+    a += line + "\n";
+    b += `${src}\t${line}\n`;
+    if (a.length > 1 << 20) await flush();
+  }
+  await flush();
+  out.close();
+  outK.close();
+}
+
+const kafka = createKafka({
+  brokers,
+  clientId: "bench-ship",
+  log: createLogger("bench", "error", () => {}),
+});
+const admin = kafka.admin();
+
+async function freshTopic(name: string): Promise<string> {
+  const topic = `bench.${name}.${crypto.randomUUID().slice(0, 8)}`;
+  await admin.createTopics({
+    waitForLeaders: false,
+    topics: [{
+      topic,
+      numPartitions: 3,
+      replicationFactor: 3,
+      configEntries: [{ name: "min.insync.replicas", value: "2" }],
+    }],
+  });
+  for (let i = 0; i < 100; i++) {
+    try {
+      await count(topic);
+      return topic;
+    } catch {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  throw new Error(`topic ${topic} not ready`);
+}
+
+async function count(topic: string): Promise<number> {
+  const offs = await admin.fetchTopicOffsets(topic);
+  return offs.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+}
+
+/** Resident memory of `pid` now (kB), from `ps` (Deno guards /proc). */
+async function rssKb(pid: number): Promise<number> {
+  try {
+    const out = await new Deno.Command("ps", {
+      args: ["-o", "rss=", "-p", String(pid)],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return Number(new TextDecoder().decode(out.stdout).trim()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function timed(
+  cmd: string,
+  args: string[],
+): Promise<{ seconds: number; peakMb: number }> {
+  const t0 = performance.now();
+  const child = new Deno.Command(cmd, {
+    args,
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let peak = 0;
+  const timer = setInterval(async () => {
+    peak = Math.max(peak, await rssKb(child.pid));
+  }, 200);
+  const out = await child.output();
+  clearInterval(timer);
+  const seconds = (performance.now() - t0) / 1000;
+  if (!out.success) {
+    console.error(new TextDecoder().decode(out.stderr).slice(-3000));
+    throw new Error(`${cmd} exited with ${out.code}`);
+  }
+  return { seconds, peakMb: peak / 1024 };
+}
+
+/** The ship task's argv from deno.json (its exact permissions). */
+function shipArgv(): string[] {
+  const line: string = JSON.parse(Deno.readTextFileSync("deno.json")).tasks
+    .ship;
+  return line.trim().split(/\s+/).slice(1);
+}
+
+await prepare();
+const size = (await Deno.stat(file)).size;
+console.log(
+  `file: ${file}, ${N} events, ${(size / 1e6).toFixed(0)} MB (seeded writer)`,
+);
+await admin.connect();
+const topics: string[] = [];
+try {
+  const ourTopic = await freshTopic("ship");
+  const peerTopic = await freshTopic("kcat");
+  topics.push(ourTopic, peerTopic);
+  const state = `.data/shipper/bench-${crypto.randomUUID().slice(0, 8)}`;
+
+  const ours = await timed("deno", [
+    ...shipArgv(),
+    "--path",
+    file,
+    "--topic",
+    ourTopic,
+    "--key-field",
+    "src_ip",
+    "--once",
+    "--metrics-port",
+    "0",
+    "--state-dir",
+    state,
+    ...positionals,
+  ]);
+  const ourCount = await count(ourTopic);
+  await Deno.remove(state, { recursive: true }).catch(() => {});
+
+  const peer = await timed("kcat", [
+    "-P",
+    "-b",
+    brokers.join(","),
+    "-t",
+    peerTopic,
+    "-K",
+    "\t",
+    "-z",
+    "gzip",
+    "-X",
+    "acks=all",
+    "-X",
+    "enable.idempotence=true",
+    "-l",
+    keyed,
+  ]);
+  const peerCount = await count(peerTopic);
+
+  const ourRate = N / ours.seconds;
+  const peerRate = N / peer.seconds;
+  console.log(
+    `shipper: ${ourCount} events in ${ours.seconds.toFixed(2)} s = ${
+      Math.round(ourRate)
+    } events/s (${(size / 1e6 / ours.seconds).toFixed(1)} MB/s, peak RSS ${
+      ours.peakMb.toFixed(0)
+    } MB)`,
+  );
+  console.log(
+    `kcat:    ${peerCount} events in ${peer.seconds.toFixed(2)} s = ${
+      Math.round(peerRate)
+    } events/s (${(size / 1e6 / peer.seconds).toFixed(1)} MB/s)`,
+  );
+  console.log(`ratio ours/peer: ${(ourRate / peerRate).toFixed(2)}`);
+  if (ourCount < N || peerCount < N) {
+    console.error(`incomplete: shipper ${ourCount}, kcat ${peerCount} of ${N}`);
+    Deno.exitCode = 1;
+  }
+} finally {
+  if (!values.keep && topics.length) {
+    await admin.deleteTopics({ topics }).catch(() => {});
+  }
+  await admin.disconnect();
+}
