@@ -1,0 +1,148 @@
+/**
+ * Cluster status: every service with address, pid (native) and health, plus
+ * the connection facts scripts need (`status --json`).
+ *
+ * @module
+ */
+
+import {
+  ALERTMANAGER_URL,
+  CLICKHOUSE_HAPROXY_URL,
+  CLICKHOUSE_NODES,
+  clickhouseUrl,
+  HOST,
+  KAFKA_BOOTSTRAP,
+  POSTGRES_URL,
+  PROMETHEUS_URL,
+  type Service,
+  SERVICES,
+  ZOOKEEPER,
+} from "./topology.ts";
+import { probe } from "./health.ts";
+import { type Binaries, logFile, nativeSpec, runningPid } from "./native.ts";
+
+/** Cluster mode. */
+export type Mode = "native" | "compose";
+
+/** Status of one service. */
+export interface ServiceStatus {
+  /** Service name. */
+  name: string;
+  /** Service kind. */
+  kind: Service["kind"];
+  /** `host:port`. */
+  address: string;
+  /** Process id (native mode, when running). */
+  pid: number | null;
+  /** Health verdict. */
+  healthy: boolean;
+  /** Probe detail. */
+  detail: string;
+  /** Log file (native: repo-relative path; compose: `docker compose logs <svc>`). */
+  log: string;
+}
+
+/** What `status --json` prints. */
+export interface ClusterStatus {
+  /** Mode the cluster was last brought up in. */
+  mode: Mode;
+  /** True when every service is healthy. */
+  healthy: boolean;
+  /** Per-service status, in start order. */
+  services: ServiceStatus[];
+  /** Kafka bootstrap list. */
+  kafka: { bootstrap: string[] };
+  /** ClickHouse HTTP URLs per node and via HAProxy. */
+  clickhouse: { nodes: Record<string, string>; haproxy: string };
+  /** PostgreSQL URL (database `shop`, superuser). */
+  postgres: { url: string };
+  /** ZooKeeper address. */
+  zookeeper: { address: string };
+  /** Prometheus URL. */
+  prometheus: { url: string };
+  /** Alertmanager URL. */
+  alertmanager: { url: string };
+}
+
+/** Status of one service (probe + native pid). */
+export async function serviceStatus(
+  svc: Service,
+  mode: Mode,
+  bins?: Binaries,
+): Promise<ServiceStatus> {
+  const [health, pid] = await Promise.all([
+    probe(svc),
+    mode === "native" && bins
+      ? runningPid(svc, nativeSpec(svc, bins))
+      : Promise.resolve(undefined),
+  ]);
+  const running = mode !== "native" || pid !== undefined;
+  return {
+    name: svc.name,
+    kind: svc.kind,
+    address: svc.address,
+    pid: pid ?? null,
+    healthy: health.healthy && running,
+    detail: !running && health.healthy
+      ? `port answers but no ${svc.name} process of ours`
+      : health.detail,
+    log: mode === "native" ? logFile(svc) : `docker compose logs ${svc.name}`,
+  };
+}
+
+/** Full cluster status. */
+export async function clusterStatus(
+  mode: Mode,
+  bins?: Binaries,
+): Promise<ClusterStatus> {
+  const services = await Promise.all(
+    SERVICES.map((s) => serviceStatus(s, mode, bins)),
+  );
+  return {
+    mode,
+    healthy: services.every((s) => s.healthy),
+    services,
+    kafka: { bootstrap: [...KAFKA_BOOTSTRAP] },
+    clickhouse: {
+      nodes: Object.fromEntries(
+        CLICKHOUSE_NODES.map((n) => [n.name, clickhouseUrl(n)]),
+      ),
+      haproxy: CLICKHOUSE_HAPROXY_URL,
+    },
+    postgres: { url: POSTGRES_URL },
+    zookeeper: { address: `${HOST}:${ZOOKEEPER.clientPort}` },
+    prometheus: { url: PROMETHEUS_URL },
+    alertmanager: { url: ALERTMANAGER_URL },
+  };
+}
+
+/** Render the status as a text table. */
+export function formatStatus(st: ClusterStatus): string {
+  const rows = [
+    ["SERVICE", "ADDRESS", "PID", "HEALTH", "DETAIL"],
+    ...st.services.map((s) => [
+      s.name,
+      s.address,
+      s.pid === null ? "-" : String(s.pid),
+      s.healthy ? "healthy" : "DOWN",
+      s.detail,
+    ]),
+  ];
+  const widths = rows[0].map((_, i) =>
+    Math.max(...rows.map((r) => r[i].length))
+  );
+  const lines = rows.map((r) =>
+    r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join("  ")
+  );
+  lines.push(
+    "",
+    `mode: ${st.mode}   overall: ${st.healthy ? "healthy" : "NOT healthy"}`,
+    `kafka: ${st.kafka.bootstrap.join(",")}`,
+    `clickhouse: ${
+      Object.values(st.clickhouse.nodes).join(" ")
+    }  haproxy: ${st.clickhouse.haproxy}`,
+    `postgres: ${st.postgres.url}`,
+    `prometheus: ${st.prometheus.url}  alertmanager: ${st.alertmanager.url}`,
+  );
+  return lines.join("\n");
+}

@@ -1,0 +1,284 @@
+/**
+ * The cluster topology, in ONE place. Everything else (native processes,
+ * ClickHouse XML, HAProxy and Prometheus configs, compose/docker-compose.yml)
+ * is derived from these constants, so the native and compose modes cannot drift.
+ *
+ * All services listen on 127.0.0.1 only (compose uses host networking so the
+ * same addresses hold in both modes).
+ *
+ * @module
+ */
+
+/** The only interface every service binds to. */
+export const HOST = "127.0.0.1";
+
+/** ZooKeeper (used by ClickHouse replication). */
+export const ZOOKEEPER = { name: "zookeeper", clientPort: 12181 } as const;
+
+/** One Kafka broker (KRaft combined broker+controller). */
+export interface KafkaBroker {
+  /** Service name, e.g. `kafka1`. */
+  name: string;
+  /** KRaft node.id (1..3). */
+  nodeId: number;
+  /** Client (PLAINTEXT) port. */
+  port: number;
+  /** KRaft controller port. */
+  controllerPort: number;
+  /** JMX Prometheus exporter port (when the agent jar is installed). */
+  jmxPort: number;
+}
+
+/** The three Kafka brokers. */
+export const KAFKA_BROKERS: readonly KafkaBroker[] = [1, 2, 3].map((id) => ({
+  name: `kafka${id}`,
+  nodeId: id,
+  port: 19091 + id,
+  controllerPort: 19191 + id,
+  jmxPort: 19291 + id,
+}));
+
+/** Fixed KRaft cluster id (base64url of 16 bytes), used to format storage. */
+export const KAFKA_CLUSTER_ID = "q1Sh-9_ISia_zwGINzRvyQ";
+
+/** Apache Kafka version (jars from Maven Central natively, image in compose). */
+export const KAFKA_VERSION = "3.9.1";
+
+/** Broker defaults shared by every broker. */
+export const KAFKA_DEFAULTS = {
+  numPartitions: 3,
+  replicationFactor: 3,
+  minInsyncReplicas: 2,
+} as const;
+
+/** Comma-separated Kafka bootstrap list. */
+export const KAFKA_BOOTSTRAP: readonly string[] = KAFKA_BROKERS.map((b) =>
+  `${HOST}:${b.port}`
+);
+
+/** One ClickHouse node. */
+export interface ClickHouseNode {
+  /** Service name and `{replica}` macro, e.g. `ch1`. */
+  name: string;
+  /** Shard number (1-based). */
+  shard: number;
+  /** HTTP port. */
+  httpPort: number;
+  /** Native TCP port. */
+  tcpPort: number;
+  /** Interserver HTTP port (replication fetches). */
+  interserverPort: number;
+}
+
+/** ClickHouse cluster name used by `Distributed` tables. */
+export const CLICKHOUSE_CLUSTER = "analytics_cluster";
+
+/** Four ClickHouse nodes: 2 shards x 2 replicas. */
+export const CLICKHOUSE_NODES: readonly ClickHouseNode[] = [
+  {
+    name: "ch1",
+    shard: 1,
+    httpPort: 18123,
+    tcpPort: 19001,
+    interserverPort: 19011,
+  },
+  {
+    name: "ch2",
+    shard: 1,
+    httpPort: 18124,
+    tcpPort: 19002,
+    interserverPort: 19012,
+  },
+  {
+    name: "ch3",
+    shard: 2,
+    httpPort: 18125,
+    tcpPort: 19003,
+    interserverPort: 19013,
+  },
+  {
+    name: "ch4",
+    shard: 2,
+    httpPort: 18126,
+    tcpPort: 19004,
+    interserverPort: 19014,
+  },
+];
+
+/** `{shard}` macro value for a shard number: `01`, `02`. */
+export function shardMacro(shard: number): string {
+  return String(shard).padStart(2, "0");
+}
+
+/** Image used in compose mode (natively the Debian 18.16 server runs). */
+export const CLICKHOUSE_IMAGE = "clickhouse/clickhouse-server:24.8";
+
+/** HAProxy in front of the ClickHouse HTTP ports. */
+export const HAPROXY = { name: "haproxy", port: 18120 } as const;
+
+/** PostgreSQL (its own instance, never the machine's 5432). */
+export const POSTGRES = {
+  name: "postgres",
+  port: 15432,
+  database: "shop",
+  user: "postgres",
+  password: "postgres",
+  /** Read-only login role without REPLICATION (for negative tests). */
+  readOnlyUser: "app_ro",
+  readOnlyPassword: "app_ro",
+  version: 15,
+} as const;
+
+/** Prometheus server. */
+export const PROMETHEUS = { name: "prometheus", port: 19090 } as const;
+
+/** Alertmanager (cluster listener disabled). */
+export const ALERTMANAGER = { name: "alertmanager", port: 19095 } as const;
+
+/** prometheus-postgres-exporter. */
+export const POSTGRES_EXPORTER = {
+  name: "postgres_exporter",
+  port: 19187,
+} as const;
+
+/** A static Prometheus scrape target. */
+export interface ScrapeTarget {
+  /** Prometheus job name. */
+  job: string;
+  /** `host:port` targets. */
+  targets: string[];
+  /** Metrics path (default `/metrics`). */
+  metricsPath?: string;
+  /** Scrape interval (default: the global 5s). */
+  interval?: string;
+}
+
+/** Pipeline metrics endpoints (static targets; the pipelines may be down). */
+export const PIPELINE_TARGETS: readonly ScrapeTarget[] = [
+  { job: "generator", targets: [`${HOST}:19464`] },
+  { job: "shipper", targets: [`${HOST}:19465`] },
+  { job: "sink", targets: [`${HOST}:19466`] },
+  { job: "cdc", targets: [`${HOST}:19467`] },
+];
+
+/**
+ * Extra scrape targets; the observability work appends here (the generated
+ * Prometheus config and compose files follow).
+ */
+export const EXTRA_SCRAPE_TARGETS: readonly ScrapeTarget[] = [];
+
+/** Rule files Prometheus loads, relative to the repository root (globs allowed, may match nothing). */
+export const PROMETHEUS_RULE_GLOBS: readonly string[] = [
+  "dashboards/alerts/*.yml",
+];
+
+/** Service kinds. */
+export type ServiceKind =
+  | "zookeeper"
+  | "kafka"
+  | "clickhouse"
+  | "haproxy"
+  | "postgres"
+  | "postgres_exporter"
+  | "prometheus"
+  | "alertmanager";
+
+/** A service of the cluster, as the launcher and status see it. */
+export interface Service {
+  /** Unique service name (compose service name too). */
+  name: string;
+  /** What it is. */
+  kind: ServiceKind;
+  /** Primary `host:port`. */
+  address: string;
+  /** State folder relative to the repo root (`.cluster/...`): log, pid, data. */
+  dir: string;
+  /** Services that must be healthy before this one starts. */
+  dependsOn: string[];
+}
+
+/** Root of the native state folder, relative to the repo root. */
+export const STATE_DIR = ".cluster";
+
+/** Every service, in start order. */
+export const SERVICES: readonly Service[] = [
+  {
+    name: ZOOKEEPER.name,
+    kind: "zookeeper",
+    address: `${HOST}:${ZOOKEEPER.clientPort}`,
+    dir: `${STATE_DIR}/zookeeper`,
+    dependsOn: [],
+  },
+  {
+    name: POSTGRES.name,
+    kind: "postgres",
+    address: `${HOST}:${POSTGRES.port}`,
+    dir: `${STATE_DIR}/postgres`,
+    dependsOn: [],
+  },
+  ...KAFKA_BROKERS.map((b): Service => ({
+    name: b.name,
+    kind: "kafka",
+    address: `${HOST}:${b.port}`,
+    dir: `${STATE_DIR}/${b.name}`,
+    dependsOn: [],
+  })),
+  ...CLICKHOUSE_NODES.map((n): Service => ({
+    name: n.name,
+    kind: "clickhouse",
+    address: `${HOST}:${n.httpPort}`,
+    dir: `${STATE_DIR}/clickhouse/${n.name}`,
+    dependsOn: [ZOOKEEPER.name],
+  })),
+  {
+    name: HAPROXY.name,
+    kind: "haproxy",
+    address: `${HOST}:${HAPROXY.port}`,
+    dir: `${STATE_DIR}/haproxy`,
+    dependsOn: [],
+  },
+  {
+    name: POSTGRES_EXPORTER.name,
+    kind: "postgres_exporter",
+    address: `${HOST}:${POSTGRES_EXPORTER.port}`,
+    dir: `${STATE_DIR}/postgres_exporter`,
+    dependsOn: [POSTGRES.name],
+  },
+  {
+    name: ALERTMANAGER.name,
+    kind: "alertmanager",
+    address: `${HOST}:${ALERTMANAGER.port}`,
+    dir: `${STATE_DIR}/alertmanager`,
+    dependsOn: [],
+  },
+  {
+    name: PROMETHEUS.name,
+    kind: "prometheus",
+    address: `${HOST}:${PROMETHEUS.port}`,
+    dir: `${STATE_DIR}/prometheus`,
+    dependsOn: [],
+  },
+];
+
+/** Look up a service by name. */
+export function serviceByName(name: string): Service | undefined {
+  return SERVICES.find((s) => s.name === name);
+}
+
+/** PostgreSQL superuser URL for the `shop` database. */
+export const POSTGRES_URL =
+  `postgres://${POSTGRES.user}:${POSTGRES.password}@${HOST}:${POSTGRES.port}/${POSTGRES.database}`;
+
+/** ClickHouse HTTP URL through HAProxy. */
+export const CLICKHOUSE_HAPROXY_URL = `http://${HOST}:${HAPROXY.port}`;
+
+/** ClickHouse HTTP URL of a node. */
+export function clickhouseUrl(node: ClickHouseNode): string {
+  return `http://${HOST}:${node.httpPort}`;
+}
+
+/** Prometheus URL. */
+export const PROMETHEUS_URL = `http://${HOST}:${PROMETHEUS.port}`;
+
+/** Alertmanager URL. */
+export const ALERTMANAGER_URL = `http://${HOST}:${ALERTMANAGER.port}`;
