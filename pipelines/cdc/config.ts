@@ -1,0 +1,170 @@
+/**
+ * Configuration of the CDC relay: one option table (flags, env fallbacks,
+ * defaults, validation) and its conversion into a typed {@link CdcConfig}.
+ *
+ * @module
+ */
+import {
+  brokersOption,
+  type CommandSpec,
+  METRICS_PORTS,
+  metricsPortOption,
+  parseBytes,
+  type ParsedOptions,
+  parseDuration,
+  postgresUrlOption,
+  UsageError,
+} from "../runtime/mod.ts";
+import { splitTableName } from "./catalog.ts";
+
+/** Option table of `deno task cdc`. */
+export const CDC_SPEC = {
+  name: "cdc",
+  summary:
+    "CDC relay: PostgreSQL logical replication (pgoutput) → Kafka in Debezium's JSON format",
+  options: {
+    "postgres-url": postgresUrlOption,
+    brokers: brokersOption,
+    "metrics-port": metricsPortOption(METRICS_PORTS.cdc),
+    slot: {
+      type: "string",
+      description: "Logical replication slot (created if missing)",
+      default: "deno_cdc_slot",
+    },
+    publication: {
+      type: "string",
+      description: "Publication (created for --tables if missing)",
+      default: "dbz_publication",
+    },
+    tables: {
+      type: "list",
+      description: "Captured tables, schema.table (like table.include.list)",
+      default: ["public.users", "public.orders"],
+    },
+    "topic-prefix": {
+      type: "string",
+      description:
+        "Topic prefix = Debezium server name: topics are <prefix>.<schema>.<table>",
+      default: "customers",
+    },
+    "snapshot-mode": {
+      type: "string",
+      description:
+        "initial: snapshot when the slot is new; never: stream changes only",
+      choices: ["initial", "never"],
+      default: "initial",
+    },
+    tombstones: {
+      type: "string",
+      description: "Emit a tombstone (key, null value) after each delete",
+      choices: ["true", "false"],
+      default: "true",
+    },
+    "heartbeat-interval": {
+      type: "string",
+      description:
+        "Write a heartbeat message to the WAL after this much idle time so the slot advances (0 disables)",
+      default: "10s",
+    },
+    "status-interval": {
+      type: "string",
+      description: "Most time between standby status updates to PostgreSQL",
+      default: "10s",
+    },
+    "wal-retention-warn": {
+      type: "string",
+      description:
+        "Warn (log + cdc_slot_retained_wal_warning=1) when the slot retains more WAL than this",
+      default: "1GiB",
+    },
+    "create-topics": {
+      type: "string",
+      description: "Create missing topics (3 partitions, RF 3) at start",
+      choices: ["true", "false"],
+      default: "true",
+    },
+    "snapshot-fetch-size": {
+      type: "integer",
+      description: "Rows per snapshot cursor fetch",
+      default: 5000,
+      min: 1,
+    },
+    "max-batch-records": {
+      type: "integer",
+      description: "Most records per Kafka request",
+      default: 5000,
+      min: 1,
+    },
+    "max-pending-records": {
+      type: "integer",
+      description: "Most unacknowledged records in memory (backpressure bound)",
+      default: 50000,
+      min: 1,
+    },
+    "state-dir": {
+      type: "string",
+      description: "Where snapshot completion is recorded per slot",
+      default: ".data/cdc",
+    },
+  },
+} satisfies CommandSpec;
+
+/** Parsed options of {@link CDC_SPEC}. */
+export type CdcOptions = ParsedOptions<typeof CDC_SPEC.options>;
+
+/** The relay's validated configuration. */
+export interface CdcConfig {
+  postgresUrl: string;
+  brokers: string[];
+  slot: string;
+  publication: string;
+  tables: string[];
+  topicPrefix: string;
+  snapshotMode: "initial" | "never";
+  tombstones: boolean;
+  heartbeatMs: number;
+  statusMs: number;
+  walRetentionWarnBytes: number;
+  createTopics: boolean;
+  snapshotFetchSize: number;
+  maxBatchRecords: number;
+  maxPendingRecords: number;
+  stateDir: string;
+}
+
+/** Converts and cross-checks the parsed options. */
+export function toConfig(o: CdcOptions): CdcConfig {
+  if (!/^[a-z0-9_]{1,63}$/.test(o.slot)) {
+    throw new UsageError(
+      `--slot must be 1-63 lower-case letters, digits or _, got "${o.slot}"`,
+    );
+  }
+  if (!/^[A-Za-z0-9_.-]+$/.test(o["topic-prefix"])) {
+    throw new UsageError(
+      `--topic-prefix may hold letters, digits, '.', '_' and '-', got "${
+        o["topic-prefix"]
+      }"`,
+    );
+  }
+  if (o.tables.length === 0) throw new UsageError("--tables is empty");
+  const tables = o.tables.map((t) => splitTableName(t).join("."));
+  return {
+    postgresUrl: o["postgres-url"],
+    // The shared option is typed generically (OptionSpec); it is a list.
+    brokers: o.brokers as unknown as string[],
+    slot: o.slot,
+    publication: o.publication,
+    tables,
+    topicPrefix: o["topic-prefix"],
+    snapshotMode: o["snapshot-mode"] as "initial" | "never",
+    tombstones: o.tombstones === "true",
+    heartbeatMs: parseDuration(o["heartbeat-interval"]),
+    statusMs: Math.max(100, parseDuration(o["status-interval"])),
+    walRetentionWarnBytes: parseBytes(o["wal-retention-warn"]),
+    createTopics: o["create-topics"] === "true",
+    snapshotFetchSize: o["snapshot-fetch-size"],
+    maxBatchRecords: o["max-batch-records"],
+    maxPendingRecords: o["max-pending-records"],
+    stateDir: o["state-dir"],
+  };
+}

@@ -1,0 +1,499 @@
+/**
+ * Benchmark of the CDC relay against Debezium's PostgreSQL connector on Kafka
+ * Connect standalone (jars from Maven Central, fetched once into
+ * `.cache/debezium/lib` by `mvn dependency:copy-dependencies`), in one run,
+ * same PostgreSQL, same Kafka, one system at a time (2 cores), each with its
+ * own schema, publication, slot and topic:
+ *
+ * 1. snapshot: N rows (default 100k) exist before the start → rows/s from the
+ *    first to the last snapshot record readable in Kafka;
+ * 2. streaming: M row changes (default 200k: inserts and updates in
+ *    transactions of 1000, 100, 10 and 1 rows) committed as fast as one
+ *    client can → events/s from the first to the last change readable in Kafka;
+ * 3. latency: single-row transactions paced at a steady rate (default 2000 at
+ *    200/s) → commit (`source.ts_ms`) to record readable by a consumer, p50/p99.
+ *
+ * Both run with their defaults (Debezium: JsonConverter without schemas,
+ * `decimal.handling.mode=string`, tombstones on; Connect's producer acks=all).
+ *
+ * Usage: deno run <perms> tasks/bench/cdc.ts [--snapshot-rows 100000]
+ *        [--changes 200000] [--latency-txns 2000] [--latency-rate 200]
+ *        [--only ours|debezium]
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { createKafka } from "../../pipelines/runtime/kafka.ts";
+import { createLogger } from "../../pipelines/runtime/log.ts";
+import { pg } from "../../pipelines/runtime/postgres.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    "snapshot-rows": { type: "string", default: "100000" },
+    changes: { type: "string", default: "200000" },
+    "latency-txns": { type: "string", default: "2000" },
+    "latency-rate": { type: "string", default: "200" },
+    only: { type: "string" },
+  },
+});
+const SNAPSHOT_ROWS = Number(values["snapshot-rows"]);
+const CHANGES = Number(values.changes);
+const LAT_TXNS = Number(values["latency-txns"]);
+const LAT_RATE = Number(values["latency-rate"]);
+for (
+  const [k, v] of Object.entries({ SNAPSHOT_ROWS, CHANGES, LAT_TXNS, LAT_RATE })
+) {
+  if (!Number.isInteger(v) || v <= 0) {
+    console.error(`error: ${k} must be a positive integer`);
+    Deno.exit(2);
+  }
+}
+const BROKERS = ["127.0.0.1:19092", "127.0.0.1:19093", "127.0.0.1:19094"];
+const PG_URL = "postgres://postgres:postgres@127.0.0.1:15432/shop";
+const DBZ_DIR = ".cache/debezium";
+/** Repository root as an absolute path (for the JVM's and Maven's arguments). */
+const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
+const CONNECT_REST_PORT = 18083;
+const log = createLogger("bench-cdc", "error");
+const kafka = createKafka({ brokers: BROKERS, clientId: "bench-cdc", log });
+
+interface Result {
+  snapshotRowsPerSec: number;
+  streamEventsPerSec: number;
+  p50: number;
+  p99: number;
+  startupMs: number;
+}
+
+/** A client with explicit settings (pg reads env fallbacks otherwise). */
+function pgClient(): pg.Client {
+  return new pg.Client({
+    connectionString: PG_URL,
+    application_name: "bench-cdc",
+    connectionTimeoutMillis: 5_000,
+  });
+}
+
+async function sql(text: string): Promise<void> {
+  const c = pgClient();
+  await c.connect();
+  try {
+    await c.query(text);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Fresh schema with a users table (N rows), its publication and topic. */
+async function prepare(tag: string): Promise<
+  { schema: string; pub: string; slot: string; prefix: string; topic: string }
+> {
+  const schema = `bench_${tag}`;
+  const env = {
+    schema,
+    pub: `pub_${schema}`,
+    slot: `slot_${schema}`,
+    prefix: `benchcdc_${tag}`,
+    topic: `benchcdc_${tag}.${schema}.users`,
+  };
+  await cleanup(env);
+  await sql(`
+    CREATE SCHEMA ${schema};
+    CREATE TABLE ${schema}.users (id SERIAL PRIMARY KEY, name VARCHAR(100),
+      email VARCHAR(100), created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP);
+    INSERT INTO ${schema}.users (name, email)
+      SELECT 'user' || g, 'user' || g || '@example.com' FROM generate_series(1, ${SNAPSHOT_ROWS}) g;
+    CREATE PUBLICATION ${env.pub} FOR TABLE ${schema}.users;`);
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({
+      waitForLeaders: false,
+      topics: [{
+        topic: env.topic,
+        numPartitions: 3,
+        replicationFactor: 3,
+        configEntries: [{ name: "min.insync.replicas", value: "2" }],
+      }],
+    });
+    // Leaders appear a moment after creation (waitForLeaders can fail early).
+    for (let i = 0;; i++) {
+      try {
+        const md = await admin.fetchTopicMetadata({ topics: [env.topic] });
+        if (md.topics[0].partitions.every((p) => p.leader >= 0)) break;
+      } catch (err) {
+        if (i > 60) throw err;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  return env;
+}
+
+async function cleanup(
+  env: { schema: string; pub: string; slot: string; topic: string },
+): Promise<void> {
+  const c = pgClient();
+  await c.connect();
+  try {
+    for (let i = 0; i < 40; i++) {
+      const r = await c.query(
+        "SELECT active FROM pg_replication_slots WHERE slot_name = $1",
+        [env.slot],
+      );
+      if (r.rows.length === 0) break;
+      if (!r.rows[0].active) {
+        await c.query("SELECT pg_drop_replication_slot($1)", [env.slot]);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await c.query(`DROP PUBLICATION IF EXISTS ${env.pub}`);
+    await c.query(`DROP SCHEMA IF EXISTS ${env.schema} CASCADE`);
+  } finally {
+    await c.end();
+  }
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const topics = await admin.listTopics();
+    if (topics.includes(env.topic)) {
+      await admin.deleteTopics({ topics: [env.topic] });
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  await Deno.remove(`.data/cdc/${env.slot}.snapshot.json`).catch(() => {});
+}
+
+/** Records as they become readable: op, commit time, receive time. */
+class Watcher {
+  snapshot: number[] = [];
+  stream: number[] = [];
+  latency: number[] = [];
+  #consumer = kafka.consumer({
+    groupId: `bench-cdc-${crypto.randomUUID()}`,
+    maxWaitTimeInMs: 100,
+  });
+
+  async start(topic: string): Promise<void> {
+    await this.#consumer.connect();
+    await this.#consumer.subscribe({ topic, fromBeginning: true });
+    await this.#consumer.run({
+      // Offsets are irrelevant here; committing them only adds round trips.
+      autoCommit: false,
+      partitionsConsumedConcurrently: 3,
+      eachBatchAutoResolve: true,
+      eachBatch: async ({ batch }) => {
+        const now = Date.now();
+        for (const m of batch.messages) {
+          if (!m.value) continue;
+          const v = JSON.parse(m.value.toString());
+          if (v.op === "r") this.snapshot.push(now);
+          else if (v.op === "c" || v.op === "u") {
+            if (v.after?.name?.startsWith("lat")) {
+              this.latency.push(now - v.source.ts_ms);
+            } else this.stream.push(now);
+          }
+        }
+        await Promise.resolve();
+      },
+    });
+  }
+
+  async until(what: string, fn: () => boolean, timeoutMs = 600_000) {
+    const deadline = Date.now() + timeoutMs;
+    while (!fn()) {
+      if (Date.now() > deadline) {
+        throw new Error(`timed out waiting for ${what}`);
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.#consumer.disconnect();
+  }
+}
+
+/** 200k row changes in transactions of 1000, 100, 10 and 1 rows. */
+async function streamingWorkload(schema: string): Promise<void> {
+  const c = pgClient();
+  await c.connect();
+  try {
+    let done = 0;
+    let nextId = SNAPSHOT_ROWS;
+    const sizes = [1000, 100, 10, 1];
+    for (let i = 0; done < CHANGES; i++) {
+      const n = Math.min(sizes[i % sizes.length], CHANGES - done);
+      if (i % 2 === 0) {
+        await c.query(
+          `INSERT INTO ${schema}.users (name, email) SELECT 'ins' || g, 'x@example.com' FROM generate_series(1, ${n}) g`,
+        );
+        nextId += n;
+      } else {
+        const lo = 1 + (i * 997) % Math.max(1, nextId - n);
+        await c.query(
+          `UPDATE ${schema}.users SET name = 'upd${i}' WHERE id BETWEEN ${lo} AND ${
+            lo + n - 1
+          }`,
+        );
+      }
+      done += n;
+    }
+  } finally {
+    await c.end();
+  }
+}
+
+/** Single-row transactions at a steady rate. */
+async function latencyWorkload(schema: string): Promise<void> {
+  const c = pgClient();
+  await c.connect();
+  try {
+    const start = performance.now();
+    for (let i = 0; i < LAT_TXNS; i++) {
+      const due = start + (i * 1000) / LAT_RATE;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      await c.query(
+        `INSERT INTO ${schema}.users (name, email) VALUES ('lat${i}', 'l@example.com')`,
+      );
+    }
+  } finally {
+    await c.end();
+  }
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+}
+
+function rate(times: number[], n: number): number {
+  const span = (times[n - 1] - times[0]) / 1000;
+  return span > 0 ? n / span : n;
+}
+
+/** Runs the three phases against a started system. */
+async function measure(
+  name: string,
+  schema: string,
+  topic: string,
+  start: () => Promise<{ stop: () => Promise<void> }>,
+): Promise<Result> {
+  const w = new Watcher();
+  await w.start(topic);
+  const t0 = Date.now();
+  const sys = await start();
+  try {
+    await w.until(`${name} snapshot`, () => w.snapshot.length >= SNAPSHOT_ROWS);
+    const startupMs = w.snapshot[0] - t0;
+    const snapshotRowsPerSec = rate(w.snapshot, SNAPSHOT_ROWS);
+    console.error(`${name}: snapshot done`);
+    await new Promise((r) => setTimeout(r, 2000));
+    await streamingWorkload(schema);
+    await w.until(`${name} streaming`, () => w.stream.length >= CHANGES);
+    const streamEventsPerSec = rate(w.stream, CHANGES);
+    console.error(`${name}: streaming done`);
+    await latencyWorkload(schema);
+    await w.until(`${name} latency`, () => w.latency.length >= LAT_TXNS);
+    return {
+      snapshotRowsPerSec,
+      streamEventsPerSec,
+      p50: percentile(w.latency, 50),
+      p99: percentile(w.latency, 99),
+      startupMs,
+    };
+  } finally {
+    await sys.stop();
+    await w.stop();
+  }
+}
+
+function taskArgv(name: string): string[] {
+  const line: string =
+    JSON.parse(Deno.readTextFileSync("deno.json")).tasks[name];
+  return line.trim().split(/\s+/);
+}
+
+async function runOurs(): Promise<Result> {
+  const env = await prepare("ours");
+  try {
+    return await measure("ours", env.schema, env.topic, () => {
+      const [cmd, ...args] = taskArgv("cdc");
+      const child = new Deno.Command(cmd, {
+        args: [
+          ...args,
+          "--slot",
+          env.slot,
+          "--publication",
+          env.pub,
+          "--tables",
+          `${env.schema}.users`,
+          "--topic-prefix",
+          env.prefix,
+          "--metrics-port",
+          "0",
+          "--create-topics",
+          "false",
+        ],
+        env: { PGPASSWORD: "postgres", LOG_LEVEL: "warn" },
+        stdout: "null",
+        stderr: "inherit",
+      }).spawn();
+      return Promise.resolve({
+        stop: async () => {
+          child.kill("SIGTERM");
+          await child.status;
+        },
+      });
+    });
+  } finally {
+    await cleanup(env);
+  }
+}
+
+/** Fetches the Debezium + Kafka Connect jars once (Maven Central). */
+async function debeziumJars(): Promise<string> {
+  const lib = `${DBZ_DIR}/lib`;
+  const have = await Array.fromAsync(Deno.readDir(lib)).catch(() => []);
+  if (!have.some((e) => e.name.startsWith("debezium-connector-postgres"))) {
+    console.error(
+      "fetching Debezium and Kafka Connect jars (Maven Central)...",
+    );
+    const out = await new Deno.Command("mvn", {
+      args: [
+        "-q",
+        "-f",
+        "tasks/bench/cdc_debezium_pom.xml",
+        "dependency:copy-dependencies",
+        `-DoutputDirectory=${ROOT}${lib}`,
+      ],
+      stdout: "inherit",
+      stderr: "inherit",
+    }).output();
+    if (!out.success) {
+      throw new Error("mvn dependency:copy-dependencies failed");
+    }
+  }
+  return lib;
+}
+
+async function runDebezium(): Promise<Result> {
+  const lib = await debeziumJars();
+  const env = await prepare("dbz");
+  const run = `${DBZ_DIR}/run`;
+  await Deno.mkdir(run, { recursive: true });
+  await Deno.writeTextFile(
+    `${run}/worker.properties`,
+    [
+      `bootstrap.servers=${BROKERS.join(",")}`,
+      "key.converter=org.apache.kafka.connect.json.JsonConverter",
+      "value.converter=org.apache.kafka.connect.json.JsonConverter",
+      "key.converter.schemas.enable=false",
+      "value.converter.schemas.enable=false",
+      `offset.storage.file.filename=${ROOT}${run}/offsets.dat`,
+      "offset.flush.interval.ms=1000",
+      `listeners=http://127.0.0.1:${CONNECT_REST_PORT}`,
+      "plugin.discovery=only_scan",
+      "",
+    ].join("\n"),
+  );
+  await Deno.remove(`${run}/offsets.dat`).catch(() => {});
+  await Deno.writeTextFile(
+    `${run}/connector.properties`,
+    [
+      "name=bench-postgres",
+      "connector.class=io.debezium.connector.postgresql.PostgresConnector",
+      "tasks.max=1",
+      "database.hostname=127.0.0.1",
+      "database.port=15432",
+      "database.user=postgres",
+      "database.password=postgres",
+      "database.dbname=shop",
+      `topic.prefix=${env.prefix}`,
+      "plugin.name=pgoutput",
+      `slot.name=${env.slot}`,
+      `publication.name=${env.pub}`,
+      "publication.autocreate.mode=disabled",
+      `table.include.list=${env.schema}.users`,
+      "snapshot.mode=initial",
+      "decimal.handling.mode=string",
+      "",
+    ].join("\n"),
+  );
+  await Deno.writeTextFile(
+    `${run}/log4j.properties`,
+    "log4j.rootLogger=WARN, stderr\n" +
+      // Debezium warns once per type it sees twice across schemas: noise.
+      "log4j.logger.io.debezium.connector.postgresql.TypeRegistry=ERROR\n" +
+      "log4j.appender.stderr=org.apache.log4j.ConsoleAppender\n" +
+      "log4j.appender.stderr.Target=System.err\n" +
+      "log4j.appender.stderr.layout=org.apache.log4j.PatternLayout\n" +
+      "log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n\n",
+  );
+  try {
+    return await measure("debezium", env.schema, env.topic, () => {
+      const child = new Deno.Command("java", {
+        args: [
+          "-Xmx1g",
+          `-Dlog4j.configuration=file:${ROOT}${run}/log4j.properties`,
+          "-cp",
+          `${lib}/*`,
+          "org.apache.kafka.connect.cli.ConnectStandalone",
+          `${run}/worker.properties`,
+          `${run}/connector.properties`,
+        ],
+        stdout: "null",
+        stderr: "inherit",
+      }).spawn();
+      return Promise.resolve({
+        stop: async () => {
+          child.kill("SIGTERM");
+          await child.status;
+        },
+      });
+    });
+  } finally {
+    await cleanup(env);
+  }
+}
+
+function report(name: string, r: Result): void {
+  console.log(
+    `${name.padEnd(9)} snapshot ${r.snapshotRowsPerSec.toFixed(0)} rows/s | ` +
+      `streaming ${r.streamEventsPerSec.toFixed(0)} events/s | ` +
+      `latency p50 ${r.p50} ms p99 ${r.p99} ms | first snapshot record after ${r.startupMs} ms`,
+  );
+}
+
+console.log(
+  `workload: ${SNAPSHOT_ROWS} rows snapshot, ${CHANGES} changes (txns of 1000/100/10/1 rows), ` +
+    `${LAT_TXNS} single-row txns at ${LAT_RATE}/s for latency`,
+);
+const ours = values.only === "debezium" ? undefined : await runOurs();
+if (ours) report("ours", ours);
+const dbz = values.only === "ours" ? undefined : await runDebezium();
+if (dbz) report("debezium", dbz);
+if (ours && dbz) {
+  console.log(
+    `ratio snapshot rows/s ours/debezium ${
+      (ours.snapshotRowsPerSec / dbz.snapshotRowsPerSec).toFixed(2)
+    }`,
+  );
+  console.log(
+    `ratio latency p50 ours/debezium ${(ours.p50 / dbz.p50).toFixed(2)}, p99 ${
+      (ours.p99 / dbz.p99).toFixed(2)
+    } (lower is better)`,
+  );
+  console.log(
+    `ratio streaming events/s ours/debezium ${
+      (ours.streamEventsPerSec / dbz.streamEventsPerSec).toFixed(2)
+    }`,
+  );
+}
+Deno.exit(0);
