@@ -26,6 +26,10 @@ import {
   ZOOKEEPER,
 } from "./topology.ts";
 import { toYaml, type YamlValue } from "./yaml.ts";
+import {
+  ALERTMANAGER_TEMPLATE,
+  renderAlertmanagerConfig,
+} from "../../dashboards/alertmanager/render.ts";
 
 /** ZooKeeper `zoo.cfg` (standalone). */
 export function zooCfg(dataDir: string): string {
@@ -299,6 +303,12 @@ export function haproxyCfg(): string {
     "    http-check expect status 200",
     ...servers,
     "",
+    "# Built-in Prometheus exporter (Debian's haproxy 2.6 and the image have it).",
+    "frontend prometheus",
+    `    bind ${HOST}:${HAPROXY.metricsPort}`,
+    "    http-request use-service prometheus-exporter if { path /metrics }",
+    "    no log",
+    "",
   ].join("\n");
 }
 
@@ -308,6 +318,8 @@ export interface PrometheusOptions {
   ruleFiles: string[];
   /** Scrape the Kafka JMX exporters (only when the agent is installed). */
   kafkaJmx: boolean;
+  /** Scrape ZooKeeper's JMX exporter (only when the agent is installed). */
+  zookeeperJmx: boolean;
 }
 
 function staticJob(t: ScrapeTarget): YamlValue {
@@ -319,7 +331,10 @@ function staticJob(t: ScrapeTarget): YamlValue {
   };
 }
 
-/** Prometheus config: self, postgres exporter, Kafka JMX, pipelines, alertmanager. */
+/**
+ * Prometheus config: self, alertmanager, postgres exporter, Kafka and
+ * ZooKeeper JMX exporters (when installed), pipelines, extra targets (HAProxy).
+ */
 export function prometheusYml(opts: PrometheusOptions): string {
   const jobs: ScrapeTarget[] = [
     { job: "prometheus", targets: [`${HOST}:${PROMETHEUS.port}`] },
@@ -331,6 +346,12 @@ export function prometheusYml(opts: PrometheusOptions): string {
       job: "kafka",
       targets: KAFKA_BROKERS.map((b) => `${HOST}:${b.jmxPort}`),
       interval: "15s",
+    });
+  }
+  if (opts.zookeeperJmx) {
+    jobs.push({
+      job: "zookeeper",
+      targets: [`${HOST}:${ZOOKEEPER.jmxPort}`],
     });
   }
   jobs.push(...PIPELINE_TARGETS, ...EXTRA_SCRAPE_TARGETS);
@@ -351,18 +372,16 @@ export function prometheusYml(opts: PrometheusOptions): string {
   });
 }
 
-/** Alertmanager config: one default receiver (observability work adds webhooks). */
-export function alertmanagerYml(): string {
-  return "# generated from tasks/cluster/topology.ts: do not edit\n" + toYaml({
-    route: {
-      receiver: "default",
-      group_by: ["alertname"],
-      group_wait: "10s",
-      group_interval: "30s",
-      repeat_interval: "1h",
-    },
-    receivers: [{ name: "default" }],
-  });
+/**
+ * Alertmanager config: the template of dashboards/alertmanager/alertmanager.yml
+ * rendered with the webhook URL (see dashboards/alertmanager/render.ts).
+ */
+export function alertmanagerYml(template: string, webhookUrl: string): string {
+  return [
+    `# generated from ${ALERTMANAGER_TEMPLATE} by tasks/cluster: do not edit`,
+    "# (the receiver URL comes from env ALERT_WEBHOOK_URL at `deno task up`)",
+    "",
+  ].join("\n") + renderAlertmanagerConfig(template, webhookUrl);
 }
 
 /** PostgreSQL settings (native `postgresql.conf` and compose `-c` flags). */

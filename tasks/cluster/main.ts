@@ -12,15 +12,23 @@
 
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { type Service, SERVICES, STATE_DIR } from "./topology.ts";
+import {
+  COMPOSE_ONLY_SERVICES,
+  type Service,
+  SERVICES,
+  STATE_DIR,
+} from "./topology.ts";
 import {
   abs,
+  alertmanagerConfig,
   type Binaries,
   checkPrerequisites,
+  configDrift,
   logFile,
   MissingPrerequisite,
   nativeSpec,
   reloadMonitoringConfigs,
+  restartService,
   startService,
   stopService,
   tailLog,
@@ -34,10 +42,16 @@ import {
   type ServiceStatus,
   serviceStatus,
 } from "./status.ts";
-import { applyClickHouse, applyKafkaTopics, applyPostgres } from "./schemas.ts";
+import {
+  applyClickHouse,
+  applyKafkaTopics,
+  applyPostgres,
+  underReplicatedPartitions,
+} from "./schemas.ts";
 import {
   compose,
   composeDrift,
+  composeEnv,
   dockerEngineAvailable,
   writeComposeFiles,
 } from "./compose.ts";
@@ -47,7 +61,11 @@ const USAGE = `Usage: deno task <up|down|status|compose:gen> [options]
   up [--native|--compose] [--timeout=SEC] [--write-compose]
       Start the cluster (compose when a Docker engine answers, else native
       processes under ${STATE_DIR}/), wait until healthy, apply schemas/.
-      Idempotent: only services that are down are (re)started.
+      Idempotent: only services that are down are started; natively, a
+      running service whose command line or startup config changed is
+      restarted, one at a time (HAProxy seamlessly), and Prometheus and
+      Alertmanager reload theirs. Env ALERT_WEBHOOK_URL: where Alertmanager
+      posts (default http://127.0.0.1:19096/alert).
   down [--purge]        Stop the cluster (data kept); --purge also deletes its data.
   status [--json]       Every service with address, pid and health.
   compose:gen [--check] (Re)generate compose/ from tasks/cluster/topology.ts;
@@ -221,6 +239,70 @@ async function waitHealthy(
   }
 }
 
+/** How long one service may take to be healthy again after a restart. */
+const RESTART_HEALTHY_MS = 120_000;
+
+/** Poll until one service is healthy; throws with its log tail otherwise. */
+async function waitServiceHealthy(
+  svc: Service,
+  bins: Binaries,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const st = await serviceStatus(svc, "native", bins);
+    if (st.healthy) return;
+    if (Date.now() > deadline) {
+      throw new ClusterError(
+        `${svc.name} not healthy after its restart:\n${await describeFailure(
+          svc,
+          st,
+          "native",
+        )}`,
+      );
+    }
+    await sleep(500);
+  }
+}
+
+/**
+ * Natively, restart the running services whose command line or startup
+ * config no longer matches the topology, one at a time: each must be healthy
+ * again (a broker: every partition back in sync) before the next one goes.
+ * Returns the restarted names.
+ */
+async function applyConfigChanges(bins: Binaries): Promise<string[]> {
+  const restarted: string[] = [];
+  for (const svc of SERVICES) {
+    const spec = nativeSpec(svc, bins);
+    const why = await configDrift(svc, spec);
+    if (why.length === 0) continue;
+    log(`restarting ${svc.name}: ${why.join(", ")}`);
+    try {
+      await restartService(svc, spec);
+    } catch (e) {
+      throw new ClusterError(`${svc.name}: ${(e as Error).message}`);
+    }
+    await waitServiceHealthy(svc, bins, RESTART_HEALTHY_MS);
+    if (svc.kind === "kafka") {
+      const deadline = Date.now() + RESTART_HEALTHY_MS;
+      let lagging = -1;
+      while (
+        (lagging = await underReplicatedPartitions().catch(() => -1)) !== 0
+      ) {
+        if (Date.now() > deadline) {
+          throw new ClusterError(
+            `${svc.name} restarted but ${lagging} partitions are still under-replicated`,
+          );
+        }
+        await sleep(1000);
+      }
+    }
+    restarted.push(svc.name);
+  }
+  return restarted;
+}
+
 /** Apply every schema, retrying transient errors until the deadline. */
 async function applySchemas(deadline: number): Promise<void> {
   for (
@@ -276,12 +358,19 @@ async function up(args: string[]): Promise<void> {
     log(`compose files: ${changed.length ? changed.join(", ") : "unchanged"}`);
   }
   const mode = await chooseMode(values);
+  // Render it first: an invalid ALERT_WEBHOOK_URL fails before anything starts.
+  const amConfig = await alertmanagerConfig();
   let bins: Binaries | undefined;
   if (mode === "native") {
     bins = await checkPrerequisites();
+    log(
+      `compose only (not run natively): ${
+        COMPOSE_ONLY_SERVICES.map((s) => s.name).join(", ")
+      }`,
+    );
   } else {
     await writeComposeFiles();
-    await compose(["up", "-d"]);
+    await compose(["up", "-d"], await composeEnv(amConfig));
   }
   await writeMode(mode);
   await waitHealthy(mode, bins, deadline);
@@ -291,6 +380,8 @@ async function up(args: string[]): Promise<void> {
     }s`,
   );
   if (mode === "native") {
+    const restarted = await applyConfigChanges(bins!);
+    if (restarted.length) log(`restarted ${restarted.join(", ")}`);
     const reloaded = await reloadMonitoringConfigs();
     if (reloaded.length) log(`reloaded config of ${reloaded.join(", ")}`);
   }

@@ -8,6 +8,7 @@
 import { fileURLToPath } from "node:url";
 import {
   ALERTMANAGER,
+  ALERTMANAGER_URL,
   CLICKHOUSE_NODES,
   HOST,
   KAFKA_BROKERS,
@@ -20,6 +21,8 @@ import {
   type Service,
   SERVICES,
   STATE_DIR,
+  ZOOKEEPER,
+  ZOOKEEPER_JMX_CONFIG,
 } from "./topology.ts";
 import {
   alertmanagerYml,
@@ -35,6 +38,10 @@ import {
   prometheusYml,
   zooCfg,
 } from "./configs.ts";
+import {
+  ALERTMANAGER_TEMPLATE,
+  alertWebhookUrl,
+} from "../../dashboards/alertmanager/render.ts";
 
 /** Absolute path of the repository root (no trailing slash). */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url))
@@ -112,6 +119,8 @@ export interface Binaries {
   setsid: string;
   /** Running as root: PostgreSQL then runs as the `postgres` user (it refuses root). */
   root: boolean;
+  /** The JMX Prometheus agent jar is installed (Kafka and ZooKeeper metrics). */
+  jmxAgent: boolean;
 }
 
 /**
@@ -130,6 +139,7 @@ export const UNRESOLVED_BINARIES: Binaries = {
   setpriv: "setpriv",
   setsid: "setsid",
   root: true,
+  jmxAgent: false,
 };
 
 /** Check every native prerequisite; throws {@link MissingPrerequisite} naming the first missing one. */
@@ -155,6 +165,7 @@ export async function checkPrerequisites(): Promise<Binaries> {
     setpriv: await which("setpriv", "util-linux"),
     setsid: await which("setsid", "util-linux"),
     root: false,
+    jmxAgent: await exists(abs(JMX_AGENT)),
   };
   if (!(await exists(abs(`${KAFKA_LIBS}/kafka_2.13-${KAFKA_VERSION}.jar`)))) {
     throw new MissingPrerequisite(
@@ -207,8 +218,32 @@ export interface NativeSpec {
   stopSignal: "TERM" | "INT";
   /** How long a graceful stop may take before SIGKILL (default 30 s). */
   stopGraceMs?: number;
+  /**
+   * Config files the process reads only when it starts (absolute path ->
+   * generated content). `prepare` writes them; a running process whose file
+   * differs from the generated one is restarted by `up` (see {@link configDrift}).
+   */
+  startupFiles?: Record<string, string>;
+  /**
+   * False when the running command line cannot be compared with `argv`
+   * (PostgreSQL is started through setpriv).
+   */
+  compareArgv?: boolean;
+  /**
+   * Seamless restart: extra arguments that make a new process take over from
+   * the running one (HAProxy `-sf <old pid>`: the new process binds the same
+   * ports, then the old one finishes its connections and exits).
+   */
+  takeOverArgs?: (oldPid: number) => string[];
   /** Write configs, create folders, format storage... (idempotent). */
   prepare: () => Promise<void>;
+}
+
+/** Write every startup file of a spec (only those whose content changed). */
+async function writeStartupFiles(spec: NativeSpec): Promise<void> {
+  for (const [path, content] of Object.entries(spec.startupFiles ?? {})) {
+    await write(path, content);
+  }
 }
 
 /** Write a file only when its content changes; returns true when it changed. */
@@ -254,19 +289,42 @@ export async function postgresUid(): Promise<
   return pgIds;
 }
 
+/**
+ * The Alertmanager config: dashboards/alertmanager/alertmanager.yml rendered
+ * with env `ALERT_WEBHOOK_URL` (default: the alert test's local webhook).
+ * Throws a one-line error for an invalid URL.
+ */
+export async function alertmanagerConfig(
+  webhookUrl = Deno.env.get("ALERT_WEBHOOK_URL"),
+): Promise<string> {
+  return alertmanagerYml(
+    await Deno.readTextFile(abs(ALERTMANAGER_TEMPLATE)),
+    alertWebhookUrl(webhookUrl),
+  );
+}
+
 /** Build the native spec of a service. */
 export function nativeSpec(svc: Service, bins: Binaries): NativeSpec {
   const dir = abs(svc.dir);
   const libs = `${abs(KAFKA_LIBS)}/*`;
   switch (svc.kind) {
-    case "zookeeper":
-      return {
+    case "zookeeper": {
+      const spec: NativeSpec = {
         argv: [
           bins.java,
           "-Xms64m",
           "-Xmx128m",
           "-Djava.awt.headless=true",
           `-Dlog4j.configuration=file:${dir}/log4j.properties`,
+          // Metrics: Debian's ZooKeeper has no Prometheus provider, so the
+          // JMX agent exports its MBeans with dashboards/' rules.
+          ...(bins.jmxAgent
+            ? [
+              `-javaagent:${abs(JMX_AGENT)}=${HOST}:${ZOOKEEPER.jmxPort}:${
+                abs(ZOOKEEPER_JMX_CONFIG)
+              }`,
+            ]
+            : []),
           "-cp",
           libs,
           "org.apache.zookeeper.server.ZooKeeperServerMain",
@@ -274,46 +332,56 @@ export function nativeSpec(svc: Service, bins: Binaries): NativeSpec {
         ],
         marker: `${dir}/zoo.cfg`,
         stopSignal: "TERM",
+        startupFiles: {
+          [`${dir}/zoo.cfg`]: zooCfg(`${dir}/data`),
+          [`${dir}/log4j.properties`]: log4jProperties(),
+        },
         prepare: async () => {
           await Deno.mkdir(`${dir}/data`, { recursive: true });
-          await write(`${dir}/zoo.cfg`, zooCfg(`${dir}/data`));
-          await write(`${dir}/log4j.properties`, log4jProperties());
+          await writeStartupFiles(spec);
         },
       };
+      return spec;
+    }
     case "kafka": {
       const broker = KAFKA_BROKERS.find((b) => b.name === svc.name)!;
       const agent = abs(JMX_AGENT);
-      const argv = [
-        bins.java,
-        "-Xms128m",
-        "-Xmx384m",
-        "-XX:+UseG1GC",
-        "-XX:MaxGCPauseMillis=20",
-        "-Djava.awt.headless=true",
-        `-Dlog4j.configuration=file:${dir}/log4j.properties`,
-        `-Dkafka.logs.dir=${dir}`,
-      ];
-      return {
-        argv,
+      const spec: NativeSpec = {
+        argv: [
+          bins.java,
+          "-Xms128m",
+          "-Xmx384m",
+          "-XX:+UseG1GC",
+          "-XX:MaxGCPauseMillis=20",
+          "-Djava.awt.headless=true",
+          `-Dlog4j.configuration=file:${dir}/log4j.properties`,
+          `-Dkafka.logs.dir=${dir}`,
+          ...(bins.jmxAgent
+            ? [
+              `-javaagent:${agent}=${HOST}:${broker.jmxPort}:${dir}/jmx_exporter.yml`,
+            ]
+            : []),
+          "-cp",
+          libs,
+          "kafka.Kafka",
+          `${dir}/server.properties`,
+        ],
         marker: `${dir}/server.properties`,
         stopSignal: "TERM",
         // When the whole cluster stops, the last broker's controlled shutdown
         // waits for a controller quorum that is gone: KILL it after 15 s.
         stopGraceMs: 15_000,
+        startupFiles: {
+          [`${dir}/server.properties`]: kafkaProperties(broker, `${dir}/data`),
+          [`${dir}/log4j.properties`]: log4jProperties(),
+        },
         prepare: async () => {
           await Deno.mkdir(`${dir}/data`, { recursive: true });
-          await write(
-            `${dir}/server.properties`,
-            kafkaProperties(broker, `${dir}/data`),
-          );
-          await write(`${dir}/log4j.properties`, log4jProperties());
-          if (await exists(agent)) {
+          await writeStartupFiles(spec);
+          // The agent re-reads this file by itself: not a startup file.
+          if (bins.jmxAgent) {
             await write(`${dir}/jmx_exporter.yml`, jmxExporterYaml());
-            argv.push(
-              `-javaagent:${agent}=${HOST}:${broker.jmxPort}:${dir}/jmx_exporter.yml`,
-            );
           }
-          argv.push("-cp", libs, "kafka.Kafka", `${dir}/server.properties`);
           if (!(await exists(`${dir}/data/meta.properties`))) {
             await run(bins.java, [
               "-Xmx256m",
@@ -331,42 +399,51 @@ export function nativeSpec(svc: Service, bins: Binaries): NativeSpec {
           }
         },
       };
+      return spec;
     }
     case "clickhouse": {
       const node = CLICKHOUSE_NODES.find((n) => n.name === svc.name)!;
-      return {
+      const spec: NativeSpec = {
         argv: [bins.clickhouse, `--config-file=${dir}/config.xml`],
         marker: `${dir}/config.xml`,
         stopSignal: "TERM",
+        startupFiles: {
+          [`${dir}/config.xml`]: clickhouseConfig(node, {
+            data: `${dir}/data`,
+            log: `${dir}/log`,
+            errorLog: `${dir}/err.log`,
+          }),
+          [`${dir}/users.xml`]: clickhouseUsers(),
+        },
         prepare: async () => {
           await Deno.mkdir(`${dir}/data`, { recursive: true });
-          await write(
-            `${dir}/config.xml`,
-            clickhouseConfig(node, {
-              data: `${dir}/data`,
-              log: `${dir}/log`,
-              errorLog: `${dir}/err.log`,
-            }),
-          );
-          await write(`${dir}/users.xml`, clickhouseUsers());
+          await writeStartupFiles(spec);
         },
       };
+      return spec;
     }
-    case "haproxy":
-      return {
+    case "haproxy": {
+      const spec: NativeSpec = {
         argv: [bins.haproxy, "-db", "-f", `${dir}/haproxy.cfg`],
         marker: `${dir}/haproxy.cfg`,
         stopSignal: "TERM",
+        startupFiles: { [`${dir}/haproxy.cfg`]: haproxyCfg() },
+        takeOverArgs: (oldPid) => ["-sf", String(oldPid)],
         prepare: async () => {
           await Deno.mkdir(dir, { recursive: true });
-          await write(`${dir}/haproxy.cfg`, haproxyCfg());
+          await writeStartupFiles(spec);
         },
       };
+      return spec;
+    }
     case "postgres":
       return {
         argv: [...asPostgres(bins), bins.postgres, "-D", `${dir}/data`],
         marker: `${dir}/data`,
         stopSignal: "INT", // fast shutdown
+        // Runs through setpriv, and its settings are applied by PostgreSQL
+        // itself: never restarted by `up` (the CDC slot users would notice).
+        compareArgv: false,
         prepare: () => preparePostgres(dir, bins),
       };
     case "postgres_exporter":
@@ -400,7 +477,8 @@ export function nativeSpec(svc: Service, bins: Binaries): NativeSpec {
             `${dir}/prometheus.yml`,
             prometheusYml({
               ruleFiles: PROMETHEUS_RULE_GLOBS.map((g) => abs(g)),
-              kafkaJmx: await exists(abs(JMX_AGENT)),
+              kafkaJmx: bins.jmxAgent,
+              zookeeperJmx: bins.jmxAgent,
             }),
           );
         },
@@ -412,13 +490,15 @@ export function nativeSpec(svc: Service, bins: Binaries): NativeSpec {
           `--config.file=${dir}/alertmanager.yml`,
           `--storage.path=${dir}/data`,
           `--web.listen-address=${HOST}:${ALERTMANAGER.port}`,
+          // Links in notifications point at this Alertmanager.
+          `--web.external-url=${ALERTMANAGER_URL}`,
           "--cluster.listen-address=",
         ],
         marker: `${dir}/alertmanager.yml`,
         stopSignal: "TERM",
         prepare: async () => {
           await Deno.mkdir(`${dir}/data`, { recursive: true });
-          await write(`${dir}/alertmanager.yml`, alertmanagerYml());
+          await write(`${dir}/alertmanager.yml`, await alertmanagerConfig());
         },
       };
   }
@@ -507,15 +587,25 @@ export async function processAlive(
   pid: number,
   marker?: string,
 ): Promise<boolean> {
+  const args = await processArgs(pid);
+  return args !== undefined && (marker === undefined || args.includes(marker));
+}
+
+/**
+ * Command line (`ps args`, arguments joined by spaces) of a live process, or
+ * undefined when it does not exist or is a zombie.
+ */
+export async function processArgs(pid: number): Promise<string | undefined> {
   const out = await new Deno.Command("ps", {
     args: ["-o", "stat=,args=", "-ww", "-p", String(pid)],
     stdout: "piped",
     stderr: "null",
   }).output();
-  if (!out.success) return false;
+  if (!out.success) return undefined;
   const line = new TextDecoder().decode(out.stdout).trim();
-  if (line === "" || line.startsWith("Z") || line.startsWith("X")) return false;
-  return marker === undefined || line.includes(marker);
+  const m = /^(\S+)\s+(.*)$/.exec(line);
+  if (!m || m[1].startsWith("Z") || m[1].startsWith("X")) return undefined;
+  return m[2];
 }
 
 /** Start a service detached (new session, log appended to `.cluster/<svc>/log`). */
@@ -602,16 +692,18 @@ export async function reloadMonitoringConfigs(): Promise<string[]> {
   const reloaded: string[] = [];
   const prom = SERVICES.find((s) => s.kind === "prometheus")!;
   const am = SERVICES.find((s) => s.kind === "alertmanager")!;
+  const jmx = await exists(abs(JMX_AGENT));
   await write(
     `${abs(prom.dir)}/prometheus.yml`,
     prometheusYml({
       ruleFiles: PROMETHEUS_RULE_GLOBS.map((g) => abs(g)),
-      kafkaJmx: await exists(abs(JMX_AGENT)),
+      kafkaJmx: jmx,
+      zookeeperJmx: jmx,
     }),
   );
   const amChanged = await write(
     `${abs(am.dir)}/alertmanager.yml`,
-    alertmanagerYml(),
+    await alertmanagerConfig(),
   );
   // The JMX agent re-reads its config file by itself when it changes.
   for (const k of SERVICES.filter((s) => s.kind === "kafka")) {
@@ -639,4 +731,83 @@ export async function reloadMonitoringConfigs(): Promise<string[]> {
     reloaded.push(name);
   }
   return reloaded;
+}
+
+/** True when a running command line is `spec.argv` (possibly plus take-over args). */
+export function argvMatches(args: string, spec: NativeSpec): boolean {
+  const want = spec.argv.join(" ");
+  if (args === want) return true;
+  if (!spec.takeOverArgs || !args.startsWith(want + " ")) return false;
+  const pid = /(\d+)$/.exec(args)?.[1];
+  return pid !== undefined &&
+    args === [...spec.argv, ...spec.takeOverArgs(Number(pid))].join(" ");
+}
+
+/**
+ * Why a running service no longer matches its spec: its command line differs
+ * from `argv` (e.g. the JMX agent or a flag was added), or a startup config
+ * file differs from the generated one. Empty when it matches or is not
+ * running. Nothing is written.
+ */
+export async function configDrift(
+  svc: Service,
+  spec: NativeSpec,
+): Promise<string[]> {
+  const pid = await runningPid(svc, spec);
+  if (pid === undefined) return [];
+  const reasons: string[] = [];
+  if (spec.compareArgv !== false) {
+    const args = await processArgs(pid);
+    if (args !== undefined && !argvMatches(args, spec)) {
+      reasons.push("command line changed");
+    }
+  }
+  for (const [path, content] of Object.entries(spec.startupFiles ?? {})) {
+    let old: string | undefined;
+    try {
+      old = await Deno.readTextFile(path);
+    } catch { /* missing */ }
+    if (old !== content) {
+      reasons.push(`${path.slice(path.lastIndexOf("/") + 1)} changed`);
+    }
+  }
+  return reasons;
+}
+
+/**
+ * Restart a running service with its current spec: a seamless take-over when
+ * the spec supports it (HAProxy), else stop then start. Waiting for health
+ * is the caller's job.
+ */
+export async function restartService(
+  svc: Service,
+  spec: NativeSpec,
+): Promise<void> {
+  const old = await runningPid(svc, spec);
+  if (old === undefined || !spec.takeOverArgs) {
+    await stopService(svc, spec);
+    await startService(svc, spec);
+    return;
+  }
+  await startService(svc, {
+    ...spec,
+    argv: [...spec.argv, ...spec.takeOverArgs(old)],
+  });
+  // A new process that cannot start (bad config) exits at once and leaves
+  // the old one serving: keep tracking the old one and report.
+  const deadline = Date.now() + 3_000;
+  while (Date.now() < deadline) {
+    const fresh = await runningPid(svc, spec);
+    if (fresh === undefined) {
+      await Deno.writeTextFile(pidFile(svc), `${old}\n`);
+      throw new Error(
+        `the new ${svc.name} process exited; the old one (pid ${old}) keeps serving. See ${
+          logFile(svc)
+        }`,
+      );
+    }
+    if (!(await processAlive(old))) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  // Still alive: the old process drains open connections, then exits.
 }

@@ -128,6 +128,32 @@ export async function applyKafkaTopics(): Promise<string> {
   }
 }
 
+/**
+ * Partitions (over every topic) whose in-sync replicas are fewer than their
+ * replicas: after restarting a broker, `up` waits for 0 before it restarts
+ * the next one, so min.insync.replicas=2 always holds.
+ */
+export async function underReplicatedPartitions(): Promise<number> {
+  const kafka = new Kafka({
+    clientId: "cluster-isr",
+    brokers: [...KAFKA_BOOTSTRAP],
+    logLevel: logLevel.NOTHING,
+    logCreator: silentLogger,
+    retry: { retries: 2, initialRetryTime: 300 },
+  });
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const meta = await admin.fetchTopicMetadata({
+      topics: await admin.listTopics(),
+    });
+    return meta.topics.flatMap((t) => t.partitions)
+      .filter((p) => p.isr.length < p.replicas.length).length;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 /** Split a SQL file into statements (`;` at end of line ends a statement; `--` lines dropped). */
 export function splitSql(text: string): string[] {
   const lines = text.split("\n").filter((l) => !l.trim().startsWith("--"));

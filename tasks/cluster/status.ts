@@ -10,6 +10,7 @@ import {
   CLICKHOUSE_HAPROXY_URL,
   CLICKHOUSE_NODES,
   clickhouseUrl,
+  COMPOSE_ONLY_SERVICES,
   HOST,
   KAFKA_BOOTSTRAP,
   POSTGRES_URL,
@@ -19,7 +20,13 @@ import {
   ZOOKEEPER,
 } from "./topology.ts";
 import { probe } from "./health.ts";
-import { type Binaries, logFile, nativeSpec, runningPid } from "./native.ts";
+import {
+  type Binaries,
+  logFile,
+  nativeSpec,
+  processArgs,
+  runningPid,
+} from "./native.ts";
 
 /** Cluster mode. */
 export type Mode = "native" | "compose";
@@ -62,6 +69,11 @@ export interface ClusterStatus {
   prometheus: { url: string };
   /** Alertmanager URL. */
   alertmanager: { url: string };
+  /**
+   * Services compose runs besides the cluster (Grafana, Kafka UI); not
+   * probed, and not run at all in native mode.
+   */
+  composeOnly: Array<{ name: string; url: string; running: boolean }>;
 }
 
 /** Status of one service (probe + native pid). */
@@ -77,15 +89,22 @@ export async function serviceStatus(
       : Promise.resolve(undefined),
   ]);
   const running = mode !== "native" || pid !== undefined;
+  let detail = !running && health.healthy
+    ? `port answers but no ${svc.name} process of ours`
+    : health.detail;
+  // ZooKeeper's metrics come from the JMX agent inside its JVM.
+  if (svc.kind === "zookeeper" && pid !== undefined) {
+    if ((await processArgs(pid))?.includes("-javaagent:")) {
+      detail += `; metrics ${HOST}:${ZOOKEEPER.jmxPort}`;
+    }
+  }
   return {
     name: svc.name,
     kind: svc.kind,
     address: svc.address,
     pid: pid ?? null,
     healthy: health.healthy && running,
-    detail: !running && health.healthy
-      ? `port answers but no ${svc.name} process of ours`
-      : health.detail,
+    detail,
     log: mode === "native" ? logFile(svc) : `docker compose logs ${svc.name}`,
   };
 }
@@ -113,6 +132,11 @@ export async function clusterStatus(
     zookeeper: { address: `${HOST}:${ZOOKEEPER.clientPort}` },
     prometheus: { url: PROMETHEUS_URL },
     alertmanager: { url: ALERTMANAGER_URL },
+    composeOnly: COMPOSE_ONLY_SERVICES.map((s) => ({
+      name: s.name,
+      url: s.url,
+      running: mode === "compose",
+    })),
   };
 }
 
@@ -143,6 +167,9 @@ export function formatStatus(st: ClusterStatus): string {
     }  haproxy: ${st.clickhouse.haproxy}`,
     `postgres: ${st.postgres.url}`,
     `prometheus: ${st.prometheus.url}  alertmanager: ${st.alertmanager.url}`,
+    `${st.mode === "compose" ? "also in compose" : "compose only"}: ${
+      st.composeOnly.map((s) => `${s.name} ${s.url}`).join("  ")
+    }`,
   );
   return lines.join("\n");
 }

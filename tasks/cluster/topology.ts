@@ -12,8 +12,19 @@
 /** The only interface every service binds to. */
 export const HOST = "127.0.0.1";
 
-/** ZooKeeper (used by ClickHouse replication). */
-export const ZOOKEEPER = { name: "zookeeper", clientPort: 12181 } as const;
+/**
+ * ZooKeeper (used by ClickHouse replication). `jmxPort` serves its metrics
+ * through the JMX Prometheus agent (Debian's ZooKeeper has no built-in
+ * Prometheus provider), when tasks/install.sh fetched the agent.
+ */
+export const ZOOKEEPER = {
+  name: "zookeeper",
+  clientPort: 12181,
+  jmxPort: 19290,
+} as const;
+
+/** JMX exporter rules of ZooKeeper (repo-relative; owned by dashboards/). */
+export const ZOOKEEPER_JMX_CONFIG = "dashboards/exporters/zookeeper_jmx.yml";
 
 /** One Kafka broker (KRaft combined broker+controller). */
 export interface KafkaBroker {
@@ -113,8 +124,15 @@ export function shardMacro(shard: number): string {
 /** Image used in compose mode (natively the Debian 18.16 server runs). */
 export const CLICKHOUSE_IMAGE = "clickhouse/clickhouse-server:24.8";
 
-/** HAProxy in front of the ClickHouse HTTP ports. */
-export const HAPROXY = { name: "haproxy", port: 18120 } as const;
+/**
+ * HAProxy in front of the ClickHouse HTTP ports; `metricsPort` serves its
+ * built-in Prometheus exporter (`/metrics`).
+ */
+export const HAPROXY = {
+  name: "haproxy",
+  port: 18120,
+  metricsPort: 18404,
+} as const;
 
 /** PostgreSQL (its own instance, never the machine's 5432). */
 export const POSTGRES = {
@@ -155,21 +173,77 @@ export interface ScrapeTarget {
 
 /** Pipeline metrics endpoints (static targets; the pipelines may be down). */
 export const PIPELINE_TARGETS: readonly ScrapeTarget[] = [
-  { job: "generator", targets: [`${HOST}:19464`] },
+  {
+    job: "generator",
+    // security, http and cdc generators of `deno task start`
+    targets: [`${HOST}:19464`, `${HOST}:19470`, `${HOST}:19471`],
+  },
   { job: "shipper", targets: [`${HOST}:19465`] },
-  { job: "sink", targets: [`${HOST}:19466`] },
+  {
+    job: "sink",
+    // events sink and the CDC mirror sink of `deno task start`
+    targets: [`${HOST}:19466`, `${HOST}:19472`],
+  },
   { job: "cdc", targets: [`${HOST}:19467`] },
 ];
 
 /**
  * Extra scrape targets; the observability work appends here (the generated
- * Prometheus config and compose files follow).
+ * Prometheus config and compose files follow). ZooKeeper's JMX exporter is
+ * added by the config generator, only when the agent is installed.
  */
-export const EXTRA_SCRAPE_TARGETS: readonly ScrapeTarget[] = [];
+export const EXTRA_SCRAPE_TARGETS: readonly ScrapeTarget[] = [
+  { job: "haproxy", targets: [`${HOST}:${HAPROXY.metricsPort}`] },
+];
 
 /** Rule files Prometheus loads, relative to the repository root (globs allowed, may match nothing). */
 export const PROMETHEUS_RULE_GLOBS: readonly string[] = [
   "dashboards/alerts/*.yml",
+];
+
+/** A service that runs in compose mode only (no native package here). */
+export interface ComposeOnlyService {
+  /** Compose service name. */
+  name: string;
+  /** What it is for. */
+  description: string;
+  /** `host:port`. */
+  address: string;
+  /** URL to open. */
+  url: string;
+}
+
+/** Grafana (compose only; the dashboards are provisioned from dashboards/grafana). */
+export const GRAFANA = {
+  name: "grafana",
+  port: 13000,
+  image: "grafana/grafana-oss:11.3.0",
+} as const;
+
+/** Kafka UI (compose only). */
+export const KAFKA_UI = {
+  name: "kafka-ui",
+  port: 18081,
+  image: "provectuslabs/kafka-ui:v0.7.2",
+} as const;
+
+/**
+ * Compose-only services: not in {@link SERVICES} (native mode neither runs
+ * nor probes them; `status` lists them as "compose only").
+ */
+export const COMPOSE_ONLY_SERVICES: readonly ComposeOnlyService[] = [
+  {
+    name: GRAFANA.name,
+    description: "Grafana (dashboards/grafana)",
+    address: `${HOST}:${GRAFANA.port}`,
+    url: `http://${HOST}:${GRAFANA.port}`,
+  },
+  {
+    name: KAFKA_UI.name,
+    description: "Kafka UI",
+    address: `${HOST}:${KAFKA_UI.port}`,
+    url: `http://${HOST}:${KAFKA_UI.port}`,
+  },
 ];
 
 /** Service kinds. */
