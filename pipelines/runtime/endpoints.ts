@@ -18,6 +18,12 @@ export const DEFAULT_ENDPOINTS = {
     "http://127.0.0.1:18125|http://127.0.0.1:18126",
   ],
   postgresUrl: "postgres://postgres@127.0.0.1:15432/shop",
+  /**
+   * Password of the local development cluster's `postgres` user (set by
+   * `deno task up`). Used by `start`/`verify` only when `PGPASSWORD` is unset;
+   * real deployments pass the secret through `PGPASSWORD`.
+   */
+  localPostgresPassword: "postgres",
 } as const;
 
 /** Metrics ports per pipeline (Prometheus scrapes these). */

@@ -15,6 +15,8 @@ export interface PgOptions {
   url: string;
   /** Application name shown in `pg_stat_activity`. */
   applicationName: string;
+  /** Password (else from the URL or `PGPASSWORD`); never logged. */
+  password?: string;
   /** Pool size (pool only). */
   max?: number;
 }
@@ -25,6 +27,7 @@ export function createPgPool(opts: PgOptions): pg.Pool {
     connectionString: opts.url,
     application_name: opts.applicationName,
     max: opts.max ?? 4,
+    ...(opts.password !== undefined ? { password: opts.password } : {}),
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 10_000,
   });
@@ -38,6 +41,7 @@ export function createPgClient(
     connectionString: opts.url,
     application_name: opts.applicationName,
     connectionTimeoutMillis: 5_000,
+    ...(opts.password !== undefined ? { password: opts.password } : {}),
     ...(opts.replication ? { replication: opts.replication } : {}),
   } as pg.ClientConfig);
 }

@@ -38,6 +38,8 @@ export class Supervised {
   #exit: Promise<Deno.CommandStatus> | undefined;
   /** Times this process was (re)started. */
   starts = 0;
+  #running = false;
+  #stopping = false;
 
   /** Creates the handle; call {@link start}. */
   constructor(readonly spec: ProcessSpec, readonly logPath: string) {}
@@ -68,8 +70,11 @@ export class Supervised {
       child.stdout.pipeTo(writerOf(log), { preventClose: true }),
       child.stderr.pipeTo(writerOf(log), { preventClose: true }),
     ]).catch(() => {}).finally(() => log.close());
+    this.#running = true;
+    this.#stopping = false;
     this.#exit = child.status.then(async (s) => {
       await done;
+      this.#running = false;
       return s;
     });
   }
@@ -80,8 +85,14 @@ export class Supervised {
     return this.#exit;
   }
 
+  /** True when the process ended without being asked to (not by kill/stop). */
+  get exitedEarly(): boolean {
+    return this.starts > 0 && !this.#running && !this.#stopping;
+  }
+
   /** Sends a signal; ignores a process that is already gone. */
   kill(signal: Deno.Signal = "SIGTERM"): void {
+    this.#stopping = true;
     try {
       this.#child?.kill(signal);
     } catch { /* already exited */ }

@@ -1,0 +1,120 @@
+/**
+ * The whole flow as a list of processes, derived from a few settings:
+ *
+ * ```
+ * generator(security) ─┐
+ * generator(http) ─────┴─ NDJSON files ─ shipper ─ Kafka ─ sink ─ ClickHouse
+ * generator(cdc) ─ PostgreSQL ─ cdc relay ─ Kafka ─ sink --mode cdc ─ ClickHouse mirror
+ * ```
+ *
+ * Pure: `start` runs the plan, tests can inspect it.
+ *
+ * @module
+ */
+import type { ProcessSpec } from "./supervisor.ts";
+
+/** Settings of one run. */
+export interface FlowSettings {
+  /** Run id, used in paths and consumer groups. */
+  runId: string;
+  /** Directory of this run (under `.data/runs`). */
+  runDir: string;
+  /** Security + http events per second, split evenly. */
+  rate: number;
+  /** PostgreSQL row changes per second. */
+  cdcRate: number;
+}
+
+/** Metrics ports of each process of the flow (Prometheus scrapes these). */
+export const FLOW_PORTS = {
+  "generator-security": 19464,
+  "generator-http": 19470,
+  "generator-cdc": 19471,
+  shipper: 19465,
+  sink: 19466,
+  "sink-cdc": 19472,
+  cdc: 19467,
+} as const;
+
+/** Name of a process in the flow. */
+export type FlowProcess = keyof typeof FLOW_PORTS;
+
+/** Where the generators write and the shipper reads (inside `.data`). */
+export function eventsDir(s: FlowSettings): string {
+  return `${s.runDir}/events`;
+}
+
+/** The processes of a run, in start order (consumers first). */
+export function flowPlan(s: FlowSettings): ProcessSpec[] {
+  const half = s.rate / 2;
+  const port = (p: FlowProcess) => ({ METRICS_PORT: String(FLOW_PORTS[p]) });
+  const url = (p: FlowProcess) => `http://127.0.0.1:${FLOW_PORTS[p]}/metrics`;
+  const spec = (
+    name: FlowProcess,
+    task: string,
+    args: string[],
+  ): ProcessSpec => ({
+    name,
+    task,
+    args,
+    env: port(name),
+    metricsUrl: url(name),
+  });
+  return [
+    spec("sink", "sink", ["--group", "flow-sink"]),
+    spec("sink-cdc", "sink", [
+      "--mode",
+      "cdc",
+      "--group",
+      "flow-sink-cdc",
+    ]),
+    spec("cdc", "cdc", []),
+    spec("shipper", "ship", [
+      "--path",
+      `${eventsDir(s)}/*.ndjson`,
+      "--state-dir",
+      `.data/shipper/${s.runId}`,
+      "--http-port",
+      "0",
+    ]),
+    spec("generator-security", "generate", [
+      "--kind",
+      "security",
+      "--to",
+      "file",
+      "--dir",
+      eventsDir(s),
+      "--rate",
+      String(half),
+      "--max-file-age",
+      "20s",
+    ]),
+    spec("generator-http", "generate", [
+      "--kind",
+      "http",
+      "--to",
+      "file",
+      "--dir",
+      eventsDir(s),
+      "--rate",
+      String(half),
+      "--max-file-age",
+      "20s",
+    ]),
+    spec("generator-cdc", "generate", [
+      "--kind",
+      "cdc",
+      "--to",
+      "postgres",
+      "--rate",
+      String(s.cdcRate),
+      "--tag",
+      s.runId,
+    ]),
+  ];
+}
+
+/** Whether a process produces data (stopped first) or moves it. */
+export function isGenerator(name: string): boolean {
+  return name.startsWith("generator-");
+}
