@@ -1,0 +1,156 @@
+/**
+ * CDC mirror mode: Debezium change events (JSON without schemas, see the
+ * data contracts) → rows of the ReplacingMergeTree mirrors `pg_users` /
+ * `pg_orders`, versioned by the change's LSN, deletes as `_deleted = 1`.
+ *
+ * @module
+ */
+import { enrichment, type MessageMeta, parseObject } from "./validate.ts";
+
+/** How a mirrored column is converted. */
+type MirrorKind = "int" | "string" | "micros";
+
+/** A mirror table: primary key `id` plus columns. */
+interface MirrorTable {
+  name: "pg_users" | "pg_orders";
+  columns: ReadonlyArray<[string, MirrorKind]>;
+}
+
+/** Mirror tables by PostgreSQL table name. */
+export const MIRRORS: Record<string, MirrorTable> = {
+  users: {
+    name: "pg_users",
+    columns: [["name", "string"], ["email", "string"], [
+      "created_at",
+      "micros",
+    ]],
+  },
+  orders: {
+    name: "pg_orders",
+    columns: [
+      ["user_id", "int"],
+      ["product_name", "string"],
+      ["quantity", "int"],
+      ["order_date", "micros"],
+    ],
+  },
+};
+
+/** What a CDC message turns into. */
+export type CdcResult =
+  | { kind: "row"; table: string; line: string; id: number }
+  | { kind: "skip"; why: string }
+  | { kind: "truncate"; table: string; version: number }
+  | { kind: "invalid"; reason: string };
+
+/** LSN (number or digit string) → version number. */
+function toVersion(v: unknown): number | undefined {
+  if (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) return v;
+  if (typeof v === "string" && /^\d{1,15}$/.test(v)) return Number(v);
+  return undefined;
+}
+
+function convert(
+  name: string,
+  kind: MirrorKind,
+  v: unknown,
+): string | { reason: string } {
+  if (v === undefined || v === null) {
+    return kind === "micros"
+      ? `"${name}":null,"${name}_us":null`
+      : `"${name}":null`;
+  }
+  if (v === "__debezium_unavailable_value") {
+    return { reason: `column "${name}" is an unavailable TOASTed value` };
+  }
+  switch (kind) {
+    case "string":
+      if (typeof v !== "string") {
+        return { reason: `column "${name}": expected a string` };
+      }
+      return `"${name}":${JSON.stringify(v)}`;
+    case "int":
+      if (typeof v !== "number" || !Number.isSafeInteger(v)) {
+        return { reason: `column "${name}": expected an integer` };
+      }
+      return `"${name}":${v}`;
+    case "micros": {
+      if (typeof v !== "number" || !Number.isSafeInteger(v)) {
+        return {
+          reason: `column "${name}": expected microseconds since epoch`,
+        };
+      }
+      // DateTime cannot hold times before 1970: keep the exact *_us value.
+      const sec = Math.max(0, Math.floor(v / 1_000_000));
+      return `"${name}":${sec},"${name}_us":${v}`;
+    }
+  }
+}
+
+/**
+ * Converts one Debezium message into a mirror row. `target` is the routed
+ * table (`mirror` = derive from `source.table`). Tombstones are skipped:
+ * the delete before them already wrote the `_deleted` row.
+ */
+export function encodeChange(
+  value: string | null,
+  meta: MessageMeta,
+  target: string,
+): CdcResult {
+  if (value === null) return { kind: "skip", why: "tombstone" };
+  const parsed = parseObject(value);
+  if (!parsed.ok) return { kind: "invalid", reason: parsed.reason };
+  let env = parsed.value;
+  // Tolerate JsonConverter with schemas.enable=true.
+  if (
+    env.payload && typeof env.payload === "object" && "schema" in env
+  ) env = env.payload as Record<string, unknown>;
+  const op = env.op;
+  const source = env.source as Record<string, unknown> | undefined;
+  if (typeof op !== "string" || !["c", "u", "d", "r", "t"].includes(op)) {
+    return { kind: "invalid", reason: `not a Debezium change: op ${op}` };
+  }
+  if (!source || typeof source !== "object") {
+    return { kind: "invalid", reason: "missing source block" };
+  }
+  const pgTable = String(source.table ?? "");
+  const mirror = target === "mirror"
+    ? MIRRORS[pgTable]
+    : Object.values(MIRRORS).find((m) => m.name === target);
+  if (!mirror) {
+    return {
+      kind: "invalid",
+      reason: `no mirror table for ${source.schema}.${pgTable}`,
+    };
+  }
+  const version = toVersion(source.lsn);
+  if (version === undefined) {
+    return { kind: "invalid", reason: `source.lsn is not an LSN number` };
+  }
+  if (op === "t") return { kind: "truncate", table: mirror.name, version };
+  const deleted = op === "d";
+  const row = (deleted ? env.before : env.after) as
+    | Record<string, unknown>
+    | null;
+  if (!row || typeof row !== "object") {
+    return {
+      kind: "invalid",
+      reason: `op "${op}" without ${deleted ? "before" : "after"} image`,
+    };
+  }
+  const id = row.id;
+  if (typeof id !== "number" || !Number.isSafeInteger(id)) {
+    return { kind: "invalid", reason: "primary key id is not an integer" };
+  }
+  let line = `{"id":${id}`;
+  for (const [name, kind] of mirror.columns) {
+    // A delete's before-image holds only the key unless REPLICA IDENTITY FULL.
+    const frag = convert(name, kind, row[name]);
+    if (typeof frag !== "string") {
+      return { kind: "invalid", reason: frag.reason };
+    }
+    line += "," + frag;
+  }
+  line += `,"_version":${version},"_deleted":${deleted ? 1 : 0},"_op":"${op}"`;
+  return { kind: "row", table: mirror.name, line: line + enrichment(meta), id };
+}

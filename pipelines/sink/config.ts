@@ -1,0 +1,224 @@
+/**
+ * Sink configuration: the option table (flags + environment) and the
+ * validated {@link SinkConfig} derived from it.
+ *
+ * @module
+ */
+import {
+  brokersOption,
+  clickhouseShardsOption,
+  type CommandSpec,
+  METRICS_PORTS,
+  metricsPortOption,
+  parseBytes,
+  type ParsedOptions,
+  parseDuration,
+  parseShards,
+  UsageError,
+} from "../runtime/mod.ts";
+import { globRegExp, parseRoutes, type Route } from "./routes.ts";
+
+/** The `deno task sink` command. */
+export const SINK_SPEC = {
+  name: "sink",
+  summary:
+    "Kafka -> ClickHouse sink: validated, enriched, batched inserts into the 2x2 cluster, no loss, no duplicates",
+  options: {
+    brokers: brokersOption,
+    "clickhouse-shards": clickhouseShardsOption,
+    "clickhouse-user": {
+      type: "string",
+      description: "ClickHouse user",
+      env: "CLICKHOUSE_USER",
+      default: "default",
+    },
+    "clickhouse-password": {
+      type: "string",
+      description: "ClickHouse password (prefer the environment variable)",
+      env: "CLICKHOUSE_PASSWORD",
+      default: "",
+      secret: true,
+    },
+    topics: {
+      type: "list",
+      description:
+        "Topics to consume; '*' globs become a pattern subscription (default: security.events,logs.* in events mode, customers.public.* in cdc mode)",
+      default: [],
+    },
+    mode: {
+      type: "string",
+      description:
+        "events: event topics -> fact tables; cdc: Debezium topics -> ReplacingMergeTree mirrors",
+      choices: ["events", "cdc"],
+      default: "events",
+    },
+    map: {
+      type: "list",
+      description:
+        "Extra topic routes 'glob=table' (table: security_events, fact_log, error_log, pg_users, pg_orders, mirror); first match wins, before the built-in ones",
+      default: [],
+    },
+    group: {
+      type: "string",
+      description:
+        "Kafka consumer group id (default: sink, or sink-cdc in cdc mode)",
+    },
+    database: {
+      type: "string",
+      description: "ClickHouse database holding the *_local tables",
+      default: "analytics",
+    },
+    "batch-rows": {
+      type: "integer",
+      description:
+        "Flush when this many rows are buffered (also the buffer cap: consumption pauses beyond it)",
+      default: 200_000,
+      min: 1,
+      max: 1_000_000,
+    },
+    "batch-bytes": {
+      type: "string",
+      description: "Flush when this many encoded bytes are buffered",
+      default: "64MiB",
+    },
+    "batch-timeout": {
+      type: "string",
+      description: "Flush rows that have waited this long",
+      default: "1s",
+    },
+    "min-insert-interval": {
+      type: "string",
+      description:
+        "At most one insert per table and shard per this interval (also the retry floor)",
+      default: "1s",
+    },
+    "from-latest": {
+      type: "boolean",
+      description:
+        "A new group starts at the latest offset (default: the earliest)",
+      default: false,
+    },
+    "dlq-topic": {
+      type: "string",
+      description: "Kafka topic for dead letters ('' disables the topic copy)",
+      default: "dlq.sink",
+    },
+    "session-timeout": {
+      type: "string",
+      description:
+        "Kafka group session timeout: how soon a crashed member's partitions move",
+      default: "30s",
+    },
+    "insert-timeout": {
+      type: "string",
+      description:
+        "Give up one insert attempt after this long and try the other replica",
+      default: "30s",
+    },
+    "crash-after-inserts": {
+      type: "integer",
+      description:
+        "Testing: exit abruptly (code 86) after this many flushes inserted but before their offsets are committed (0 = never)",
+      default: 0,
+      min: 0,
+    },
+    "exit-when-idle": {
+      type: "string",
+      description:
+        "Exit 0 once everything assigned is committed and nothing arrived for this long (bench/tests; '' runs forever)",
+      default: "",
+    },
+    "metrics-port": metricsPortOption(METRICS_PORTS.sink),
+  },
+  epilog: [
+    "Examples:",
+    "  deno task sink                                   # security.events + logs.* -> analytics",
+    "  deno task sink --mode cdc --topics 'customers.public.*' --group sink-cdc",
+    "  deno task sink --topics my.topic --map 'my.topic=security_events'",
+  ].join("\n"),
+} satisfies CommandSpec;
+
+/** Topics consumed when `--topics` is not given. */
+export const DEFAULT_TOPICS = {
+  events: ["security.events", "logs.*"],
+  cdc: ["customers.public.*"],
+} as const;
+
+/** Options as parsed by the runtime. */
+export type SinkOptions = ParsedOptions<typeof SINK_SPEC.options>;
+
+/** Validated sink configuration. */
+export interface SinkConfig {
+  brokers: string[];
+  /** Replica URLs per shard, shard order = Distributed shard order. */
+  shards: string[][];
+  clickhouseUser: string;
+  clickhousePassword: string;
+  /** Exact topic names and patterns to subscribe to. */
+  topics: Array<string | RegExp>;
+  mode: "events" | "cdc";
+  routes: Route[];
+  group: string;
+  database: string;
+  batchRows: number;
+  batchBytes: number;
+  batchTimeoutMs: number;
+  minInsertIntervalMs: number;
+  fromBeginning: boolean;
+  dlqTopic: string;
+  exitWhenIdleMs: number | undefined;
+  insertTimeoutMs: number;
+  sessionTimeoutMs: number;
+  crashAfterInserts: number;
+}
+
+/** Turns `logs.*` into an anchored RegExp; other names stay strings. */
+export function topicMatcher(spec: string): string | RegExp {
+  return spec.includes("*") ? globRegExp(spec) : spec;
+}
+
+/** Validates parsed options into a {@link SinkConfig}; throws UsageError. */
+export function buildConfig(o: SinkOptions): SinkConfig {
+  // Shared list options are typed loosely by the runtime: they are lists.
+  const shards = parseShards(o["clickhouse-shards"] as unknown as string[]);
+  if (shards.length === 0 || shards.some((s) => s.length === 0)) {
+    throw new UsageError(
+      "--clickhouse-shards needs at least one replica URL per shard",
+    );
+  }
+  for (const url of shards.flat()) {
+    try {
+      new URL(url);
+    } catch {
+      throw new UsageError(`--clickhouse-shards: "${url}" is not a URL`);
+    }
+  }
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(o.database)) {
+    throw new UsageError(`--database "${o.database}" is not a valid name`);
+  }
+  const mode = o.mode as "events" | "cdc";
+  const exitWhenIdle = o["exit-when-idle"];
+  return {
+    brokers: o.brokers as unknown as string[],
+    shards,
+    clickhouseUser: o["clickhouse-user"],
+    clickhousePassword: o["clickhouse-password"],
+    topics: (o.topics.length ? o.topics : DEFAULT_TOPICS[mode]).map(
+      topicMatcher,
+    ),
+    mode,
+    routes: parseRoutes(o.map, mode),
+    group: o.group || (mode === "cdc" ? "sink-cdc" : "sink"),
+    database: o.database,
+    batchRows: o["batch-rows"],
+    batchBytes: parseBytes(o["batch-bytes"]),
+    batchTimeoutMs: parseDuration(o["batch-timeout"]),
+    minInsertIntervalMs: parseDuration(o["min-insert-interval"]),
+    fromBeginning: !o["from-latest"],
+    dlqTopic: o["dlq-topic"],
+    exitWhenIdleMs: exitWhenIdle ? parseDuration(exitWhenIdle) : undefined,
+    insertTimeoutMs: parseDuration(o["insert-timeout"]),
+    sessionTimeoutMs: parseDuration(o["session-timeout"]),
+    crashAfterInserts: o["crash-after-inserts"],
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * Request building: JSONEachRow bodies per (table, shard) out of the ranges a
+ * flush took, and the dead-letter rows/messages. Everything here is a pure
+ * function of the ranges and their ingest times, so re-forming a range after
+ * a crash yields byte-identical bodies.
+ *
+ * @module
+ */
+import type { DeadLetter, Range } from "./batch.ts";
+
+/** A range with the partition it belongs to. */
+export interface TakenRange {
+  topic: string;
+  partition: number;
+  /** The shard of this partition's dead letters. */
+  shard: number;
+  range: Range;
+}
+
+/** One insert: the lines of several ranges for one table on one shard. */
+export interface InsertRequest {
+  table: string;
+  shard: number;
+  /** Per contributing range, its lines — kept for row rejections. */
+  parts: Array<{ taken: TakenRange; lines: string[] }>;
+  rows: number;
+}
+
+/** Stable order of ranges: by topic, then partition. */
+export function sortTaken(taken: TakenRange[]): TakenRange[] {
+  return [...taken].sort((a, b) =>
+    a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition
+  );
+}
+
+/** Groups the taken ranges' rows into one request per (table, shard). */
+export function buildRequests(taken: TakenRange[]): InsertRequest[] {
+  const byKey = new Map<string, InsertRequest>();
+  for (const t of sortTaken(taken)) {
+    for (const [key, lines] of t.range.groups) {
+      if (lines.length === 0) continue;
+      const i = key.lastIndexOf("|");
+      const table = key.slice(0, i);
+      const shard = Number(key.slice(i + 1));
+      let req = byKey.get(key);
+      if (!req) byKey.set(key, req = { table, shard, parts: [], rows: 0 });
+      req.parts.push({ taken: t, lines });
+      req.rows += lines.length;
+    }
+  }
+  return [...byKey.values()].sort((a, b) =>
+    a.table < b.table ? -1 : a.table > b.table ? 1 : a.shard - b.shard
+  );
+}
+
+/** The JSONEachRow body of a request. */
+export function requestBody(req: InsertRequest): string {
+  const chunks: string[] = [];
+  for (const { lines } of req.parts) {
+    if (lines.length) chunks.push(lines.join("\n"));
+  }
+  return chunks.join("\n");
+}
+
+/**
+ * Locates the 1-based `row` of a request body: which part and which line.
+ */
+export function locateRow(
+  req: InsertRequest,
+  row: number,
+): { part: number; index: number } | undefined {
+  let n = row - 1;
+  for (let p = 0; p < req.parts.length; p++) {
+    const len = req.parts[p].lines.length;
+    if (n < len) return { part: p, index: n };
+    n -= len;
+  }
+  return undefined;
+}
+
+/** `topic:partition:offset`, the dead letter's `source`. */
+export function sourceOf(topic: string, partition: number, offset: number) {
+  return `${topic}:${partition}:${offset}`;
+}
+
+/** Epoch seconds → ISO text. */
+export function isoOf(ts: number): string {
+  return new Date(ts * 1000).toISOString();
+}
+
+/** One dead-letter row (closed JSONEachRow line). */
+export function deadLetterLine(
+  t: TakenRange,
+  dl: DeadLetter,
+  ts: number,
+): string {
+  return `{"ts":${ts},"pipeline":"sink","reason":${
+    JSON.stringify(dl.reason)
+  },"source":"${sourceOf(t.topic, t.partition, dl.offset)}","original":${
+    JSON.stringify(dl.original)
+  },"_topic":${
+    JSON.stringify(t.topic)
+  },"_partition":${t.partition},"_offset":${dl.offset},"_ingested_at":${ts}}`;
+}
+
+/** Dead-letter bodies per shard, ranges in stable order. */
+export function deadLetterBodies(taken: TakenRange[]): Map<number, string> {
+  const byShard = new Map<number, string[]>();
+  for (const t of sortTaken(taken)) {
+    if (t.range.deadLetters.length === 0) continue;
+    let lines = byShard.get(t.shard);
+    if (!lines) byShard.set(t.shard, lines = []);
+    for (const dl of t.range.deadLetters) {
+      lines.push(deadLetterLine(t, dl, t.range.ts));
+    }
+  }
+  return new Map([...byShard].map(([s, lines]) => [s, lines.join("\n")]));
+}
+
+/** The dead-letter topic message (the shared DLQ contract). */
+export function deadLetterMessage(
+  t: TakenRange,
+  dl: DeadLetter,
+): { key: string; value: string } {
+  const source = sourceOf(t.topic, t.partition, dl.offset);
+  return {
+    key: source,
+    value: JSON.stringify({
+      reason: dl.reason,
+      source,
+      original: dl.original,
+      pipeline: "sink",
+      ts: isoOf(t.range.ts),
+    }),
+  };
+}

@@ -1,0 +1,72 @@
+import assert from "node:assert/strict";
+import { PartitionState } from "./batch.ts";
+import {
+  buildRequests,
+  deadLetterBodies,
+  deadLetterMessage,
+  locateRow,
+  requestBody,
+  type TakenRange,
+} from "./encoder.ts";
+
+function taken(
+  topic: string,
+  partition: number,
+  ts: number,
+  n: number,
+  from = 0,
+) {
+  const st = new PartitionState(topic, partition, from);
+  for (let o = from; o < from + n; o++) {
+    st.rangeFor(o).addRow(
+      o,
+      "security_events",
+      partition % 2,
+      `{"o":${o}`,
+      ts * 1000,
+    );
+  }
+  const range = st.takeForFlush()!;
+  return { topic, partition, shard: partition % 2, range } as TakenRange;
+}
+
+Deno.test("bodies are a pure function of the ranges (byte-identical re-forms)", () => {
+  const a = [taken("t", 0, 7, 3), taken("t", 2, 8, 2), taken("t", 1, 7, 1)];
+  const b = [taken("t", 2, 8, 2), taken("t", 1, 7, 1), taken("t", 0, 7, 3)];
+  const ra = buildRequests(a), rb = buildRequests(b);
+  assert.equal(ra.length, 2, "one request per table and shard");
+  assert.deepEqual(ra.map(requestBody), rb.map(requestBody));
+  assert.equal(
+    requestBody(ra[0]),
+    '{"o":0,"_ingested_at":7}\n{"o":1,"_ingested_at":7}\n{"o":2,"_ingested_at":7}\n{"o":0,"_ingested_at":8}\n{"o":1,"_ingested_at":8}',
+  );
+  assert.deepEqual(locateRow(ra[0], 4), { part: 1, index: 0 });
+  assert.equal(locateRow(ra[0], 6), undefined);
+});
+
+Deno.test("dead letters: table rows per shard and the shared DLQ message shape", () => {
+  const st = new PartitionState("logs.auth", 1, 5);
+  st.rangeFor(5).addDeadLetter(
+    5,
+    "invalid JSON: x",
+    "{oops",
+    1_763_700_000_500,
+  );
+  const range = st.takeForFlush()!;
+  const t: TakenRange = { topic: "logs.auth", partition: 1, shard: 1, range };
+  const bodies = deadLetterBodies([t]);
+  const row = JSON.parse(bodies.get(1)!);
+  assert.equal(row.source, "logs.auth:1:5");
+  assert.equal(row.original, "{oops");
+  assert.equal(row.pipeline, "sink");
+  assert.equal(row._offset, 5);
+  const msg = JSON.parse(deadLetterMessage(t, t.range.deadLetters[0]).value);
+  assert.deepEqual(Object.keys(msg), [
+    "reason",
+    "source",
+    "original",
+    "pipeline",
+    "ts",
+  ]);
+  assert.equal(msg.ts, "2025-11-21T04:40:00.000Z");
+});

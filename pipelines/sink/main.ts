@@ -1,0 +1,49 @@
+/**
+ * `deno task sink`: Kafka → ClickHouse (2 shards × 2 replicas).
+ *
+ * Flow: config → preflight (tables, topics) → consumer group → per-partition
+ * ranges (validate + enrich + encode) → flush at most once per interval:
+ * manifest commit → insert into the shard-local tables (replica failover) →
+ * dead letters → offset commit. See README.md for the design.
+ *
+ * @module
+ */
+import { createKafka, runPipeline } from "../runtime/mod.ts";
+import { buildConfig, SINK_SPEC } from "./config.ts";
+import { createSinkMetrics } from "./metrics.ts";
+import { checkTables, checkTopics } from "./preflight.ts";
+import { ClickHouseService } from "./service.ts";
+import { Sink } from "./sink.ts";
+
+await runPipeline(
+  SINK_SPEC,
+  async ({ options, log, registry, shutdown, setHealth }) => {
+    const config = buildConfig(options);
+    const metrics = createSinkMetrics(registry);
+    const service = new ClickHouseService({
+      shards: config.shards,
+      username: config.clickhouseUser,
+      password: config.clickhousePassword,
+      log,
+      metrics,
+      minRetryMs: config.minInsertIntervalMs,
+      requestTimeoutMs: config.insertTimeoutMs,
+    });
+    const kafka = createKafka({
+      brokers: config.brokers,
+      clientId: `sink-${config.group}`,
+      log,
+    });
+
+    await checkTopics(kafka, config);
+    await checkTables(service, config, log);
+
+    const sink = new Sink({ config, log, metrics, service, kafka });
+    setHealth(() => sink.health());
+    shutdown.add("sink: stop consuming, flush, commit", () => sink.stop());
+    await sink.start();
+    await sink.run(); // until SIGINT/SIGTERM (or --exit-when-idle)
+    await sink.stop();
+    await service.close();
+  },
+);

@@ -1,0 +1,109 @@
+/**
+ * The sink's Prometheus metrics (names prefixed `sink_`; the registry adds
+ * the `pipeline` label).
+ *
+ * @module
+ */
+import { prom } from "../runtime/mod.ts";
+
+/** All metrics of the sink. */
+export interface SinkMetrics {
+  messagesIn: prom.Counter<"topic">;
+  rowsOut: prom.Counter<"table">;
+  batches: prom.Counter<"table">;
+  insertSeconds: prom.Histogram<"table">;
+  batchRows: prom.Histogram<"table">;
+  deadLetters: prom.Counter<"topic">;
+  insertErrors: prom.Counter<"shard" | "replica">;
+  replicaUp: prom.Gauge<"shard" | "replica">;
+  lag: prom.Gauge<"topic" | "partition">;
+  paused: prom.Gauge;
+  bufferedRows: prom.Gauge;
+  flushes: prom.Counter;
+  lastInsertTime: prom.Gauge<"table" | "shard">;
+}
+
+/** Registers the sink's metrics on `registry`. */
+export function createSinkMetrics(registry: prom.Registry): SinkMetrics {
+  const registers = [registry];
+  return {
+    messagesIn: new prom.Counter({
+      name: "sink_messages_in_total",
+      help: "Kafka messages consumed",
+      labelNames: ["topic"],
+      registers,
+    }),
+    rowsOut: new prom.Counter({
+      name: "sink_rows_out_total",
+      help: "Rows acknowledged by ClickHouse",
+      labelNames: ["table"],
+      registers,
+    }),
+    batches: new prom.Counter({
+      name: "sink_batches_total",
+      help: "Inserts acknowledged by ClickHouse",
+      labelNames: ["table"],
+      registers,
+    }),
+    insertSeconds: new prom.Histogram({
+      name: "sink_insert_duration_seconds",
+      help: "Latency of acknowledged inserts (including retries)",
+      labelNames: ["table"],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
+    batchRows: new prom.Histogram({
+      name: "sink_batch_rows",
+      help: "Rows per insert",
+      labelNames: ["table"],
+      buckets: [1, 10, 100, 1_000, 10_000, 50_000, 100_000, 250_000, 1e6],
+      registers,
+    }),
+    deadLetters: new prom.Counter({
+      name: "sink_dead_letters_total",
+      help: "Messages sent to the dead-letter table/topic",
+      labelNames: ["topic"],
+      registers,
+    }),
+    insertErrors: new prom.Counter({
+      name: "sink_clickhouse_errors_total",
+      help: "Failed ClickHouse requests (each is retried)",
+      labelNames: ["shard", "replica"],
+      registers,
+    }),
+    replicaUp: new prom.Gauge({
+      name: "sink_clickhouse_replica_up",
+      help: "1 if the last request to the replica succeeded",
+      labelNames: ["shard", "replica"],
+      registers,
+    }),
+    lag: new prom.Gauge({
+      name: "sink_consumer_lag",
+      help: "High watermark minus committed offset, per assigned partition",
+      labelNames: ["topic", "partition"],
+      registers,
+    }),
+    paused: new prom.Gauge({
+      name: "sink_paused",
+      help:
+        "1 while consumption is paused (buffer full: ClickHouse slow or down)",
+      registers,
+    }),
+    bufferedRows: new prom.Gauge({
+      name: "sink_buffered_rows",
+      help: "Rows buffered and not yet acknowledged",
+      registers,
+    }),
+    flushes: new prom.Counter({
+      name: "sink_flushes_total",
+      help: "Completed flush cycles (each commits its offsets)",
+      registers,
+    }),
+    lastInsertTime: new prom.Gauge({
+      name: "sink_last_insert_timestamp_seconds",
+      help: "When the last insert into a table on a shard was acknowledged",
+      labelNames: ["table", "shard"],
+      registers,
+    }),
+  };
+}

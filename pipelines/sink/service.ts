@@ -1,0 +1,272 @@
+/**
+ * ClickHouse transport: one `@clickhouse/client-web` client per replica,
+ * grouped by shard. Inserts go to a shard's preferred replica; on a
+ * connection or server failure the shard switches to its next replica and
+ * retries with capped, jittered backoff — forever, until it succeeds or the
+ * pipeline shuts down (never drop, never spin). Rows ClickHouse rejects are
+ * reported back by row number so the caller can dead-letter them.
+ *
+ * @module
+ */
+import { createClient } from "@clickhouse/client-web";
+import {
+  backoffMs,
+  type ClickHouseClient,
+  type Logger,
+  sleep,
+  sqlIdentifier,
+  sqlString,
+} from "../runtime/mod.ts";
+import type { SinkMetrics } from "./metrics.ts";
+
+/** ClickHouse refused a specific row of the body (1-based `row`). */
+export class RowRejected extends Error {
+  /** Creates the error for `row` (1-based line of the body). */
+  constructor(readonly row: number, message: string) {
+    super(message);
+    this.name = "RowRejected";
+  }
+}
+
+/** Thrown when the pipeline stops while an operation is still retrying. */
+export class Aborted extends Error {
+  constructor() {
+    super("aborted by shutdown");
+    this.name = "Aborted";
+  }
+}
+
+interface Replica {
+  url: string;
+  client: ClickHouseClient;
+  /** Skip this replica until then (ms) after a failure. */
+  downUntil: number;
+}
+
+/** Settings of the transport. */
+export interface ServiceOptions {
+  shards: string[][];
+  username: string;
+  password: string;
+  log: Logger;
+  metrics: SinkMetrics;
+  /** Floor between two attempts on the same replica (the insert-rate rule). */
+  minRetryMs: number;
+  /** Request timeout per attempt. */
+  requestTimeoutMs?: number;
+}
+
+/** Extracts ClickHouse's error code and text from any thrown value. */
+export function describeError(err: unknown): { code?: number; text: string } {
+  const text = err instanceof Error ? err.message : String(err);
+  const m = /Code: (\d+)/.exec(text);
+  const code = m
+    ? Number(m[1])
+    : (err as { code?: string })?.code
+    ? Number((err as { code?: string }).code)
+    : undefined;
+  return {
+    code: Number.isFinite(code) ? code : undefined,
+    text: oneLine(text),
+  };
+}
+
+function oneLine(text: string): string {
+  const t = text.replace(/\s+/g, " ").trim();
+  return t.length > 500 ? t.slice(0, 500) + "…" : t;
+}
+
+/** The 1-based row a data error points at, if any. */
+export function rejectedRow(text: string): number | undefined {
+  const m = /\(at row (\d+)\)/.exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Replica-aware ClickHouse access for the sink. */
+export class ClickHouseService {
+  readonly #shards: Replica[][];
+  readonly #preferred: number[];
+  readonly #opts: ServiceOptions;
+
+  /** Creates clients for every replica (no connection is made yet). */
+  constructor(opts: ServiceOptions) {
+    this.#opts = opts;
+    this.#shards = opts.shards.map((urls) =>
+      urls.map((url) => ({
+        url,
+        downUntil: 0,
+        client: createClient({
+          url,
+          username: opts.username,
+          password: opts.password,
+          request_timeout: opts.requestTimeoutMs ?? 60_000,
+          // Bodies are pre-encoded JSONEachRow text: pass them through.
+          json: {
+            parse: JSON.parse,
+            stringify: (v: unknown) =>
+              typeof v === "string" ? v : JSON.stringify(v),
+          },
+        }),
+      }))
+    );
+    this.#preferred = this.#shards.map(() => 0);
+    for (const [s, replicas] of this.#shards.entries()) {
+      for (const r of replicas) {
+        opts.metrics.replicaUp.set({ shard: String(s + 1), replica: r.url }, 1);
+      }
+    }
+  }
+
+  /** Number of shards. */
+  get shardCount(): number {
+    return this.#shards.length;
+  }
+
+  /**
+   * Runs `op` on a replica of `shard`, failing over and backing off until it
+   * succeeds. `op` errors for which `fatal` returns true are rethrown at once.
+   */
+  async #withFailover<T>(
+    shard: number,
+    what: string,
+    signal: AbortSignal,
+    op: (r: Replica) => Promise<T>,
+    fatal: (err: unknown) => boolean = () => false,
+  ): Promise<T> {
+    const replicas = this.#shards[shard];
+    const { log, metrics, minRetryMs } = this.#opts;
+    let attempt = 0;
+    while (true) {
+      if (signal.aborted) throw new Aborted();
+      const now = Date.now();
+      // Preferred replica first, unless it is cooling down after a failure.
+      let idx = this.#preferred[shard];
+      for (let k = 0; k < replicas.length; k++) {
+        const j = (this.#preferred[shard] + k) % replicas.length;
+        if (replicas[j].downUntil <= now) {
+          idx = j;
+          break;
+        }
+      }
+      const r = replicas[idx];
+      const labels = { shard: String(shard + 1), replica: r.url };
+      try {
+        const out = await op(r);
+        r.downUntil = 0;
+        this.#preferred[shard] = idx;
+        metrics.replicaUp.set(labels, 1);
+        return out;
+      } catch (err) {
+        if (fatal(err)) throw err;
+        const e = describeError(err);
+        metrics.replicaUp.set(labels, 0);
+        metrics.insertErrors.inc(labels);
+        const wait = Math.max(minRetryMs, backoffMs(attempt, 500, 10_000));
+        r.downUntil = Date.now() + wait;
+        this.#preferred[shard] = (idx + 1) % replicas.length;
+        log.warn("clickhouse request failed, switching replica", {
+          what,
+          shard: shard + 1,
+          replica: r.url,
+          attempt,
+          code: e.code,
+          error: e.text,
+        });
+        attempt++;
+        // Sleep only when every replica of the shard is cooling down.
+        const next = Math.min(...replicas.map((x) => x.downUntil));
+        if (next > Date.now()) await sleep(next - Date.now(), signal);
+      }
+    }
+  }
+
+  /**
+   * Inserts a JSONEachRow `body` into `table` on `shard`. Resolves once a
+   * replica acknowledged it; throws {@link RowRejected} when ClickHouse names
+   * a bad row, {@link Aborted} on shutdown.
+   */
+  insert(
+    shard: number,
+    table: string,
+    body: string,
+    signal: AbortSignal,
+    queryId: string,
+  ): Promise<void> {
+    let attempt = 0;
+    return this.#withFailover(shard, `insert ${table}`, signal, async (r) => {
+      await r.client.insert({
+        table,
+        values: [body],
+        format: "JSONEachRow",
+        // One id per attempt: ClickHouse refuses a query_id still running.
+        query_id: `${queryId}-${attempt++}`,
+        clickhouse_settings: {
+          insert_deduplicate: 1,
+          log_queries: 1,
+        },
+      });
+    }, (err) => {
+      const row = rejectedRow(describeError(err).text);
+      if (row === undefined) return false;
+      throw new RowRejected(row, describeError(err).text);
+    });
+  }
+
+  /** Runs a statement on one replica of `shard` (with failover). */
+  command(shard: number, sql: string, signal: AbortSignal): Promise<void> {
+    return this.#withFailover(shard, "command", signal, async (r) => {
+      await r.client.command({ query: sql });
+    });
+  }
+
+  /** Runs a query on the first reachable replica of `shard`. */
+  query<T>(shard: number, sql: string, signal: AbortSignal): Promise<T[]> {
+    return this.#withFailover(shard, "query", signal, async (r) => {
+      const rs = await r.client.query({ query: sql, format: "JSONEachRow" });
+      return await rs.json<T>();
+    });
+  }
+
+  /**
+   * The columns of `db.table` on the first reachable replica of each shard;
+   * tries each replica once (no endless retry: used at start-up).
+   */
+  async columnsOnce(
+    db: string,
+    table: string,
+  ): Promise<Array<{ shard: number; reached: boolean; columns: string[] }>> {
+    const out = [];
+    for (const [s, replicas] of this.#shards.entries()) {
+      let columns: string[] = [];
+      let reached = false;
+      for (const r of replicas) {
+        try {
+          const rs = await r.client.query({
+            query: `SELECT name FROM system.columns WHERE database = ${
+              sqlString(db)
+            } AND table = ${sqlString(table)}`,
+            format: "JSONEachRow",
+          });
+          const rows = await rs.json<{ name: string }>();
+          reached = true;
+          columns = rows.map((x) => x.name);
+          break;
+        } catch {
+          continue;
+        }
+      }
+      out.push({ shard: s, reached, columns });
+    }
+    return out;
+  }
+
+  /** Closes every client. */
+  async close(): Promise<void> {
+    for (const r of this.#shards.flat()) await r.client.close();
+  }
+}
+
+/** `db.table` quoted for SQL. */
+export function qualified(db: string, table: string): string {
+  return sqlIdentifier(`${db}.${table}`);
+}
