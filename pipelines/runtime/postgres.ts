@@ -24,10 +24,9 @@ export interface PgOptions {
 /** A pool for ordinary queries. */
 export function createPgPool(opts: PgOptions): pg.Pool {
   return new pg.Pool({
-    connectionString: opts.url,
+    connectionString: withPassword(opts.url, opts.password),
     application_name: opts.applicationName,
     max: opts.max ?? 4,
-    ...(opts.password !== undefined ? { password: opts.password } : {}),
     connectionTimeoutMillis: 5_000,
     idleTimeoutMillis: 10_000,
   });
@@ -38,12 +37,22 @@ export function createPgClient(
   opts: PgOptions & { replication?: "database" },
 ): pg.Client {
   return new pg.Client({
-    connectionString: opts.url,
+    connectionString: withPassword(opts.url, opts.password),
     application_name: opts.applicationName,
     connectionTimeoutMillis: 5_000,
-    ...(opts.password !== undefined ? { password: opts.password } : {}),
     ...(opts.replication ? { replication: opts.replication } : {}),
   } as pg.ClientConfig);
+}
+
+/**
+ * `url` with `password` set (pg lets the URL override a separate password
+ * field, so it goes into the URL). Unchanged when no password is given.
+ */
+function withPassword(url: string, password?: string): string {
+  if (password === undefined) return url;
+  const u = new URL(url);
+  u.password = encodeURIComponent(password);
+  return u.toString();
 }
 
 /** The URL with its password replaced by `***`, safe to log. */

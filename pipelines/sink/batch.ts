@@ -33,6 +33,8 @@ export class Range {
   to = -1;
   /** Complete JSON lines by `table|shard`. */
   readonly groups = new Map<string, string[]>();
+  /** Event (or commit) times of the rows by `table|shard`, for freshness. */
+  readonly eventTimes = new Map<string, number[]>();
   readonly deadLetters: DeadLetter[] = [];
   readonly truncates: Truncate[] = [];
   rows = 0;
@@ -90,12 +92,18 @@ export class Range {
     shard: number,
     line: string,
     now: number,
+    eventMs?: number,
   ) {
     this.#touch(offset, now);
     const key = `${table}|${shard}`;
     let g = this.groups.get(key);
     if (!g) this.groups.set(key, g = []);
     g.push(line + this.#suffix);
+    if (eventMs !== undefined && Number.isFinite(eventMs)) {
+      let t = this.eventTimes.get(key);
+      if (!t) this.eventTimes.set(key, t = []);
+      t.push(eventMs);
+    }
     this.rows++;
     this.bytes += line.length + 40;
   }

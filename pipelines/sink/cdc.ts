@@ -38,7 +38,7 @@ export const MIRRORS: Record<string, MirrorTable> = {
 
 /** What a CDC message turns into. */
 export type CdcResult =
-  | { kind: "row"; table: string; line: string; id: number }
+  | { kind: "row"; table: string; line: string; id: number; eventMs?: number }
   | { kind: "skip"; why: string }
   | { kind: "truncate"; table: string; version: number }
   | { kind: "invalid"; reason: string };
@@ -152,5 +152,13 @@ export function encodeChange(
     line += "," + frag;
   }
   line += `,"_version":${version},"_deleted":${deleted ? 1 : 0},"_op":"${op}"`;
-  return { kind: "row", table: mirror.name, line: line + enrichment(meta), id };
+  // PostgreSQL commit time, for the freshness histogram.
+  const eventMs = typeof source.ts_ms === "number" ? source.ts_ms : undefined;
+  return {
+    kind: "row",
+    table: mirror.name,
+    line: line + enrichment(meta),
+    id,
+    eventMs,
+  };
 }

@@ -13,6 +13,7 @@ export interface SinkMetrics {
   batches: prom.Counter<"table">;
   insertSeconds: prom.Histogram<"table">;
   batchRows: prom.Histogram<"table">;
+  freshness: prom.Histogram<"table">;
   deadLetters: prom.Counter<"topic">;
   insertErrors: prom.Counter<"shard" | "replica">;
   replicaUp: prom.Gauge<"shard" | "replica">;
@@ -57,6 +58,14 @@ export function createSinkMetrics(registry: prom.Registry): SinkMetrics {
       help: "Rows per insert",
       labelNames: ["table"],
       buckets: [1, 10, 100, 1_000, 10_000, 50_000, 100_000, 250_000, 1e6],
+      registers,
+    }),
+    freshness: new prom.Histogram({
+      name: "sink_event_freshness_seconds",
+      help:
+        "Per row: event creation (CDC: PostgreSQL commit) to ClickHouse acknowledgement",
+      labelNames: ["table"],
+      buckets: [0.1, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3, 5, 10, 30, 60, 300],
       registers,
     }),
     deadLetters: new prom.Counter({

@@ -348,12 +348,26 @@ export class Sink {
         }
         const enc = encodeEvent(eventTable, value, meta);
         if (enc.ok) {
-          range.addRow(offset, eventTable.name, partShard, enc.line, now);
+          range.addRow(
+            offset,
+            eventTable.name,
+            partShard,
+            enc.line,
+            now,
+            enc.eventMs,
+          );
         } else range.addDeadLetter(offset, enc.reason, value, now);
       } else {
         const r = encodeChange(value, meta, target);
         if (r.kind === "row") {
-          range.addRow(offset, r.table, shardOfId(r.id, shards), r.line, now);
+          range.addRow(
+            offset,
+            r.table,
+            shardOfId(r.id, shards),
+            r.line,
+            now,
+            r.eventMs,
+          );
         } else if (r.kind === "invalid") {
           range.addDeadLetter(offset, r.reason, value ?? "", now);
         } else if (r.kind === "truncate") {
@@ -556,6 +570,7 @@ export class Sink {
           (performance.now() - t0) / 1000,
         );
         metrics.batchRows.observe({ table: req.table }, rows);
+        observeFreshness(metrics.freshness.labels({ table: req.table }), req);
         metrics.rowsOut.inc({ table: req.table }, rows);
         metrics.batches.inc({ table: req.table });
         metrics.lastInsertTime.set(
@@ -691,6 +706,23 @@ export class Sink {
           Math.max(0, Number(o.high) - base),
         );
       }
+    }
+  }
+}
+
+/**
+ * Observes, per acknowledged row, the time from event creation (or
+ * PostgreSQL commit) to now: what `deno task verify` reports as freshness.
+ */
+function observeFreshness(
+  h: { observe(v: number): void },
+  req: InsertRequest,
+): void {
+  const now = Date.now();
+  const key = `${req.table}|${req.shard}`;
+  for (const part of req.parts) {
+    for (const t of part.taken.range.eventTimes.get(key) ?? []) {
+      h.observe(Math.max(0, now - t) / 1000);
     }
   }
 }

@@ -1,3 +1,5 @@
+-- ReplacingMergeTree for the same reason as security_events (010): repeats of one event_id
+-- from the at-least-once shipper collapse; read with FINAL for exact counts.
 -- HTTP service logs: topics logs.auth|order|payment|notify -> fact_log, logs.error -> error_log
 -- (same columns). Written by the sink; see 010_security_events.sql for why PARTITION BY
 -- carries (_topic, _partition) and why the de-duplication window is raised.
@@ -24,7 +26,7 @@ CREATE TABLE IF NOT EXISTS analytics.fact_log_local
     _offset UInt64,
     _ingested_at DateTime('UTC')
 )
-ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/analytics/fact_log_local', '{replica}')
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/analytics/fact_log_local', '{replica}')
 PARTITION BY (toYYYYMM(_ingested_at), _topic, _partition)
 ORDER BY (service, timestamp, event_id)
 SETTINGS index_granularity = 8192, replicated_deduplication_window = 1000;
@@ -54,7 +56,7 @@ CREATE TABLE IF NOT EXISTS analytics.error_log_local
     _offset UInt64,
     _ingested_at DateTime('UTC')
 )
-ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/analytics/error_log_local', '{replica}')
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/analytics/error_log_local', '{replica}')
 PARTITION BY (toYYYYMM(_ingested_at), _topic, _partition)
 ORDER BY (service, timestamp, event_id)
 SETTINGS index_granularity = 8192, replicated_deduplication_window = 1000;

@@ -1,16 +1,22 @@
 /**
  * Benchmark: ship the same pre-generated NDJSON file of security events to
  * the 3-broker cluster with the shipper (`deno task ship --once`, its own
- * permissions) and with `kcat -P` (librdkafka), both with acks=all, an
- * idempotent producer, gzip and the key `src_ip`, each into a fresh topic.
- * Prints events/s of both, the shipper's peak RSS, and the ratio ours/peer.
+ * permissions) and with `kcat -P` (librdkafka), each into a fresh topic.
+ * Like with like: both use acks=all, an idempotent producer, gzip at zlib's
+ * default level 6, the key `src_ip` with the Java-compatible murmur2
+ * partitioner (same partition for every event), the same linger, and the
+ * same batch size: the shipper's batch is one request over all partitions,
+ * so kcat gets its per-partition share (`batch.size`, `batch.num.messages`).
+ * Prints events/s of both, peak RSS, and the ratio ours/peer (with
+ * `--runs N`, every run and then the median).
  *
  * Usage:
  *   deno run --allow-run=deno,kcat,ps --allow-read=deno.json,.data \
  *     --allow-write=.data \
  *     --allow-net=127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094 \
  *     --allow-env=LOG_LEVEL,KAFKA_BROKERS,NODE_ENV,KAFKAJS_LOG_LEVEL,KAFKAJS_NO_PARTITIONER_WARNING,KAFKAJS_DEBUG_PROTOCOL_BUFFERS,KAFKAJS_DEBUG_EXTENDED_PROTOCOL_BUFFERS \
- *     tasks/bench/ship.ts [--count N] [--keep] [-- extra shipper flags]
+ *     tasks/bench/ship.ts [--count N] [--runs N] [--batch-events N]
+ *       [--batch-bytes B] [--linger D] [--keep] [-- extra shipper flags]
  *
  * The file is written once by a seeded writer (same bytes every time) to
  * `.data/bench/ship/security-<N>.ndjson`, plus a `src_ip<TAB>line` copy for
@@ -22,20 +28,49 @@ import { parseArgs } from "node:util";
 import { createKafka } from "../../pipelines/runtime/kafka.ts";
 import { createLogger } from "../../pipelines/runtime/log.ts";
 import { DEFAULT_ENDPOINTS } from "../../pipelines/runtime/endpoints.ts";
+import { parseBytes, parseDuration } from "../../pipelines/runtime/cli.ts";
 
-const { values, positionals } = parseArgs({
-  args: Deno.args,
-  options: {
-    count: { type: "string", default: "1000000" },
-    keep: { type: "boolean", default: false },
-  },
-  allowPositionals: true,
-});
-const N = Number(values.count);
-if (!Number.isInteger(N) || N < 1) {
-  console.error("usage: ship.ts [--count N] [--keep] [-- extra shipper flags]");
+const USAGE =
+  "usage: ship.ts [--count N] [--runs N] [--batch-events N] [--batch-bytes B] [--linger D] [--keep] [-- extra shipper flags]";
+let parsed;
+try {
+  parsed = parseArgs({
+    args: Deno.args,
+    options: {
+      count: { type: "string", default: "1000000" },
+      runs: { type: "string", default: "1" },
+      // The shipper's defaults (gzip): one batch = one request.
+      "batch-events": { type: "string", default: "20000" },
+      "batch-bytes": { type: "string", default: "4MiB" },
+      linger: { type: "string", default: "50ms" },
+      keep: { type: "boolean", default: false },
+    },
+    allowPositionals: true,
+  });
+} catch (err) {
+  console.error(`${(err as Error).message}\n${USAGE}`);
   Deno.exit(2);
 }
+const { values, positionals } = parsed;
+const N = Number(values.count);
+const RUNS = Number(values.runs);
+let batchEvents = 0, batchBytes = 0, lingerMs = 0;
+try {
+  batchEvents = Number(values["batch-events"]);
+  batchBytes = parseBytes(values["batch-bytes"]);
+  lingerMs = parseDuration(values.linger);
+} catch (err) {
+  console.error(`${(err as Error).message}\n${USAGE}`);
+  Deno.exit(2);
+}
+if (
+  !Number.isInteger(N) || N < 1 || !Number.isInteger(RUNS) || RUNS < 1 ||
+  !Number.isInteger(batchEvents) || batchEvents < 1
+) {
+  console.error(USAGE);
+  Deno.exit(2);
+}
+const PARTITIONS = 3;
 const brokers = [...DEFAULT_ENDPOINTS.kafkaBrokers];
 const dir = ".data/bench/ship";
 const file = `${dir}/security-${N}.ndjson`;
@@ -162,7 +197,7 @@ async function freshTopic(name: string): Promise<string> {
     waitForLeaders: false,
     topics: [{
       topic,
-      numPartitions: 3,
+      numPartitions: PARTITIONS,
       replicationFactor: 3,
       configEntries: [{ name: "min.insync.replicas", value: "2" }],
     }],
@@ -230,73 +265,135 @@ function shipArgv(): string[] {
 
 await prepare();
 const size = (await Deno.stat(file)).size;
+// kcat's batches are per partition: give it the shipper's per-partition share.
+const kcatBatchBytes = Math.ceil(batchBytes / PARTITIONS);
+const kcatBatchMessages = Math.ceil(batchEvents / PARTITIONS);
 console.log(
   `file: ${file}, ${N} events, ${(size / 1e6).toFixed(0)} MB (seeded writer)`,
 );
-await admin.connect();
-const topics: string[] = [];
-try {
-  const ourTopic = await freshTopic("ship");
-  const peerTopic = await freshTopic("kcat");
-  topics.push(ourTopic, peerTopic);
+console.log(
+  `both: acks=all, idempotent, gzip level 6, key src_ip (murmur2), ${PARTITIONS} partitions, linger ${lingerMs} ms; ` +
+    `batch ${batchEvents} events / ${batchBytes} B per shipper request = ` +
+    `${kcatBatchMessages} messages / ${kcatBatchBytes} B per kcat partition batch`,
+);
+
+interface Run {
+  seconds: number;
+  peakMb: number;
+  count: number;
+}
+
+async function runShipper(): Promise<Run> {
+  const topic = await freshTopic("ship");
+  topics.push(topic);
   const state = `.data/shipper/bench-${crypto.randomUUID().slice(0, 8)}`;
+  try {
+    const r = await timed("deno", [
+      ...shipArgv(),
+      "--path",
+      file,
+      "--topic",
+      topic,
+      "--key-field",
+      "src_ip",
+      "--once",
+      "--metrics-port",
+      "0",
+      "--state-dir",
+      state,
+      "--compression",
+      "gzip",
+      "--batch-events",
+      String(batchEvents),
+      "--batch-bytes",
+      String(batchBytes),
+      "--linger",
+      `${lingerMs}ms`,
+      ...positionals,
+    ]);
+    return { ...r, count: await count(topic) };
+  } finally {
+    await Deno.remove(state, { recursive: true }).catch(() => {});
+  }
+}
 
-  const ours = await timed("deno", [
-    ...shipArgv(),
-    "--path",
-    file,
-    "--topic",
-    ourTopic,
-    "--key-field",
-    "src_ip",
-    "--once",
-    "--metrics-port",
-    "0",
-    "--state-dir",
-    state,
-    ...positionals,
-  ]);
-  const ourCount = await count(ourTopic);
-  await Deno.remove(state, { recursive: true }).catch(() => {});
-
-  const peer = await timed("kcat", [
+async function runKcat(): Promise<Run> {
+  const topic = await freshTopic("kcat");
+  topics.push(topic);
+  const x = (kv: string) => ["-X", kv];
+  const r = await timed("kcat", [
     "-P",
     "-b",
     brokers.join(","),
     "-t",
-    peerTopic,
+    topic,
     "-K",
     "\t",
     "-z",
     "gzip",
-    "-X",
-    "acks=all",
-    "-X",
-    "enable.idempotence=true",
+    ...x("compression.level=6"),
+    ...x("acks=all"),
+    ...x("enable.idempotence=true"),
+    ...x("partitioner=murmur2_random"), // Java's (and KafkaJS's) partitioner
+    ...x(`linger.ms=${lingerMs}`),
+    ...x(`batch.num.messages=${kcatBatchMessages}`),
+    ...x(`batch.size=${kcatBatchBytes}`),
+    // batch.size is capped by message.max.bytes (1 MB by default).
+    ...x(`message.max.bytes=${Math.max(1_000_000, 2 * kcatBatchBytes)}`),
     "-l",
     keyed,
   ]);
-  const peerCount = await count(peerTopic);
+  return { ...r, count: await count(topic) };
+}
 
-  const ourRate = N / ours.seconds;
-  const peerRate = N / peer.seconds;
-  console.log(
-    `shipper: ${ourCount} events in ${ours.seconds.toFixed(2)} s = ${
-      Math.round(ourRate)
-    } events/s (${(size / 1e6 / ours.seconds).toFixed(1)} MB/s, peak RSS ${
-      ours.peakMb.toFixed(0)
-    } MB)`,
-  );
-  console.log(
-    `kcat:    ${peerCount} events in ${peer.seconds.toFixed(2)} s = ${
-      Math.round(peerRate)
-    } events/s (${(size / 1e6 / peer.seconds).toFixed(1)} MB/s)`,
-  );
-  console.log(`ratio ours/peer: ${(ourRate / peerRate).toFixed(2)}`);
-  if (ourCount < N || peerCount < N) {
-    console.error(`incomplete: shipper ${ourCount}, kcat ${peerCount} of ${N}`);
-    Deno.exitCode = 1;
+function line(name: string, r: Run): string {
+  return `${name} ${r.count} events in ${r.seconds.toFixed(2)} s = ${
+    Math.round(N / r.seconds)
+  } events/s (${(size / 1e6 / r.seconds).toFixed(1)} MB/s, peak RSS ${
+    r.peakMb.toFixed(0)
+  } MB)`;
+}
+
+await admin.connect();
+const topics: string[] = [];
+try {
+  const ratios: number[] = [];
+  for (let run = 1; run <= RUNS; run++) {
+    // Alternate who goes first, so a load change on the shared machine does
+    // not always favour the same side.
+    let ours: Run, peer: Run;
+    if (run % 2 === 1) {
+      ours = await runShipper();
+      peer = await runKcat();
+    } else {
+      peer = await runKcat();
+      ours = await runShipper();
+    }
+    const ratio = peer.seconds / ours.seconds;
+    ratios.push(ratio);
+    if (RUNS > 1) console.log(`run ${run}/${RUNS}:`);
+    console.log(line("shipper:", ours));
+    console.log(line("kcat:   ", peer));
+    if (RUNS > 1) console.log(`  run ratio ${ratio.toFixed(2)}`);
+    if (ours.count < N || peer.count < N) {
+      console.error(
+        `incomplete: shipper ${ours.count}, kcat ${peer.count} of ${N}`,
+      );
+      Deno.exitCode = 1;
+    }
+    if (!values.keep) {
+      await admin.deleteTopics({ topics: topics.splice(0) }).catch(() => {});
+    }
   }
+  const sorted = [...ratios].sort((a, b) => a - b);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)];
+  console.log(
+    RUNS > 1
+      ? `ratio ours/peer: ${median.toFixed(2)} (median of ${RUNS} runs; min ${
+        sorted[0].toFixed(2)
+      }, max ${sorted[sorted.length - 1].toFixed(2)})`
+      : `ratio ours/peer: ${median.toFixed(2)}`,
+  );
 } finally {
   if (!values.keep && topics.length) {
     await admin.deleteTopics({ topics }).catch(() => {});

@@ -190,10 +190,10 @@ export async function clickhouseIds(
     query: `SELECT event_id FROM analytics.${table} WHERE ${
       rangeCondition(m, topics)
     }`,
-    format: "JSONCompactEachRow",
+    format: "JSONEachRow",
   });
-  const rows = await rs.json<[string]>();
-  return rows.map((r) => r[0]);
+  const rows = await rs.json<{ event_id: string }>();
+  return rows.map((r) => r.event_id);
 }
 
 /** Number of messages in the run's ranges of `topic`. */
@@ -219,22 +219,25 @@ export async function compareMirror(
       pg:
         "SELECT id, name, email, (extract(epoch from created_at) * 1000000)::bigint AS us FROM users",
       ch:
-        "SELECT id, name, email, created_at_us FROM analytics.pg_users FINAL WHERE _deleted = 0",
+        "SELECT id, name, email, created_at_us FROM analytics.pg_users FINAL WHERE _deleted = 0 AND _topic = 'customers.public.users'",
       name: "users",
     },
     {
       pg:
         "SELECT id, user_id, product_name, quantity, (extract(epoch from order_date) * 1000000)::bigint AS us FROM orders",
       ch:
-        "SELECT id, user_id, product_name, quantity, order_date_us FROM analytics.pg_orders FINAL WHERE _deleted = 0",
+        "SELECT id, user_id, product_name, quantity, order_date_us FROM analytics.pg_orders FINAL WHERE _deleted = 0 AND _topic = 'customers.public.orders'",
       name: "orders",
     },
   ];
   for (const t of tables) {
     const pgRows = (await pgClient.query({ text: t.pg, rowMode: "array" }))
       .rows as unknown[][];
-    const rs = await ch.query({ query: t.ch, format: "JSONCompactEachRow" });
-    const chRows = await rs.json<unknown[]>();
+    // JSONEachRow (18.16 has no JSONCompactEachRow); column order is kept.
+    const rs = await ch.query({ query: t.ch, format: "JSONEachRow" });
+    const chRows = (await rs.json<Record<string, unknown>>()).map((r) =>
+      Object.values(r)
+    );
     const key = (r: unknown[]): RowText =>
       r.map((v) => v === null ? "∅" : String(v)).join("|");
     const a = new Map(pgRows.map((r) => [String(r[0]), key(r)]));
