@@ -15,6 +15,8 @@ import type { Buffer } from "node:buffer";
 export interface OutMessage {
   key: string | null;
   value: Buffer;
+  /** Set by the sink (same choice as KafkaJS's default partitioner). */
+  partition?: number;
 }
 
 /** Size limits of one batch. */

@@ -126,6 +126,22 @@ const options = {
     choices: COMPRESSIONS,
     default: "gzip",
   },
+  "max-in-flight": {
+    type: "integer",
+    description:
+      "Batches sent but not yet acknowledged, at most (pipelining; one request per partition at a time). After a crash at most this many batches are sent again",
+    default: 2,
+    min: 1,
+    max: 8,
+  },
+  "compress-workers": {
+    type: "integer",
+    description:
+      "Worker threads that gzip record batches (0: gzip on the main thread)",
+    default: 1,
+    min: 0,
+    max: 16,
+  },
   "no-idempotent": {
     type: "boolean",
     description: "Disable the idempotent producer (it is on by default)",
@@ -192,6 +208,8 @@ export interface ShipperConfig {
   batchBytes: number;
   lingerMs: number;
   compression: Compression;
+  compressWorkers: number;
+  maxInFlight: number;
   idempotent: boolean;
   pollMs: number;
   readChunkBytes: number;
@@ -289,6 +307,8 @@ export async function buildConfig(
       : 1024 * 1024,
     lingerMs: ms(o.linger),
     compression: o.compression as Compression,
+    compressWorkers: o["compress-workers"],
+    maxInFlight: o["max-in-flight"],
     idempotent: !o["no-idempotent"],
     pollMs: Math.max(10, ms(o.poll)),
     readChunkBytes: bytes("read-chunk", o["read-chunk"], 4096),

@@ -11,6 +11,12 @@ import { Encoder } from "./encoder.ts";
 import { createMetrics } from "./metrics.ts";
 import { compileRouting } from "./routing.ts";
 
+/** A fresh directory under .data/tests (inside the test run's write scope). */
+async function tempDir(): Promise<string> {
+  await Deno.mkdir(".data/tests", { recursive: true });
+  return await Deno.makeTempDir({ dir: ".data/tests", prefix: "shipper-" });
+}
+
 const log = createLogger("test", "error", () => {});
 const enc = new TextEncoder();
 const rec = (i: number) => enc.encode(JSON.stringify({ id: i }));
@@ -51,7 +57,7 @@ async function drain(dir: string, expect: number, buffer: DiskBuffer) {
 }
 
 Deno.test("disk buffer: appends are read back in order and acked segments deleted", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   try {
     const buf = await DiskBuffer.open({
       dir,
@@ -98,7 +104,7 @@ Deno.test("disk buffer: appends are read back in order and acked segments delete
 });
 
 Deno.test("disk buffer: a torn tail is cut on recovery; unshipped records survive", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   try {
     const buf = await DiskBuffer.open({
       dir,
@@ -125,7 +131,7 @@ Deno.test("disk buffer: a torn tail is cut on recovery; unshipped records surviv
 });
 
 Deno.test("disk buffer: refuses appends beyond its size limit", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   try {
     const buf = await DiskBuffer.open({
       dir,

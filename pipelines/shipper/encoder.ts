@@ -13,6 +13,7 @@
  */
 import { Buffer } from "node:buffer";
 import type { BatchBuilder } from "./batch.ts";
+import { FieldSet, scanObject } from "./json_scan.ts";
 import type { Router } from "./routing.ts";
 
 /** Input formats. */
@@ -48,10 +49,12 @@ const CONTAINER_RE = /containers\/([0-9a-f]{12,64})\//;
 export class Encoder {
   readonly #decoder = new TextDecoder();
   readonly #opts: EncoderOptions;
+  readonly #fields: FieldSet;
 
   /** Creates an encoder. */
   constructor(opts: EncoderOptions) {
     this.#opts = opts;
+    this.#fields = new FieldSet(opts.router.fields);
   }
 
   /**
@@ -65,9 +68,18 @@ export class Encoder {
     source: string,
     out: BatchBuilder,
   ): void {
+    if (format === "ndjson") {
+      // Fast path: validate the bytes and pick only the routing fields; the
+      // line travels as its original bytes. Anything else (invalid JSON, not
+      // an object) takes the JSON.parse path below, which words the reason.
+      const fields = scanObject(line, this.#fields);
+      if (fields) {
+        this.#emit(fields, kind, source, line, false, out);
+        return;
+      }
+    }
     const text = this.#decoder.decode(line);
     let event: Record<string, unknown>;
-    let value: Buffer | undefined;
     if (format === "text") {
       event = this.#wrap({ message: text, file: source });
     } else {
@@ -116,18 +128,30 @@ export class Encoder {
           file: source,
           ...(container ? { container_id: container } : {}),
         });
-      } else {
-        event = parsed as Record<string, unknown>;
-        // NDJSON travels as the original bytes: no re-encoding cost, no drift.
-        value = Buffer.from(line.buffer, line.byteOffset, line.byteLength);
-      }
+      } else event = parsed as Record<string, unknown>;
     }
+    this.#emit(event, kind, source, line, format !== "ndjson", out);
+  }
+
+  /** Routes `event` and adds its messages (or its dead letter) to `out`. */
+  #emit(
+    event: Record<string, unknown>,
+    kind: "file" | "http",
+    source: string,
+    line: Uint8Array,
+    wrapped: boolean,
+    out: BatchBuilder,
+  ): void {
     const routed = this.#opts.router(event, kind);
     if (!routed.ok) {
+      const text = this.#decoder.decode(line);
       this.deadLetter(out, "no_route", routed.reason, source, text);
       return;
     }
-    value ??= Buffer.from(JSON.stringify(event));
+    // NDJSON travels as the original bytes: no re-encoding cost, no drift.
+    const value = wrapped
+      ? Buffer.from(JSON.stringify(event))
+      : Buffer.from(line.buffer, line.byteOffset, line.byteLength);
     for (const d of routed.destinations) out.add(d.topic, d.key, value);
     out.countEvent();
   }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { BatchBuilder } from "./batch.ts";
 import { Encoder } from "./encoder.ts";
 import { compileRouting } from "./routing.ts";
@@ -81,4 +82,68 @@ Deno.test("encoder: bad input becomes dead letters with reason, source, original
   assert.match(dead[1].reason, /not a JSON object/);
   assert.match(dead[2].reason, /Docker/);
   assert.match(dead[3].reason, /9999 bytes exceeds the limit of 100/);
+});
+
+Deno.test("encoder: the NDJSON fast path routes like a full parse", () => {
+  // Routing reads several fields (conditions, template, key): the fast path
+  // must give the same destinations as JSON.parse would, and dead-letter
+  // exactly the lines JSON.parse refuses.
+  const router = compileRouting({
+    rules: [
+      { when: { field: "level", equals: "error" }, topic: "errors" },
+      { topic: "svc.{service}", key: "trace" },
+    ],
+    defaultTopic: "other",
+    keyField: "k",
+  });
+  const lines = [
+    '{"service":"auth","trace":"t1","level":"error"}',
+    '{"service":"pay\\u006dent","trace":7,"level":"info","k":"x"}',
+    '{"k":"no-service","level":"error","level":"warn"}',
+    '{"service":{"nested":true},"trace":null}',
+    '\uFEFF{"service":"bom","trace":"é"}',
+    '{"service":"a b"}',
+    '{"service":"x",}',
+    '["service"]',
+    '{"service":"x"} trailing',
+  ];
+  const run = (parse: boolean) => {
+    const e = new Encoder({ router, dlqTopic: "dlq" });
+    const b = new BatchBuilder(limits);
+    for (const l of lines) {
+      const bytes = enc.encode(l);
+      if (parse) {
+        // The slow path: what the encoder did before the fast path.
+        let v: unknown;
+        try {
+          v = JSON.parse(new TextDecoder().decode(bytes));
+        } catch {
+          v = undefined;
+        }
+        if (typeof v !== "object" || v === null || Array.isArray(v)) {
+          e.deadLetter(b, "x", "bad", "f", l);
+          continue;
+        }
+        const r = router(v as Record<string, unknown>, "file");
+        if (!r.ok) e.deadLetter(b, "x", "bad", "f", l);
+        else {
+          for (const d of r.destinations) {
+            b.add(d.topic, d.key, Buffer.from(bytes));
+          }
+          b.countEvent();
+        }
+      } else e.encode(bytes, "ndjson", "file", "f", b);
+    }
+    return b.seal("file", () => Promise.resolve()).topicMessages.map((t) => ({
+      topic: t.topic,
+      keys: t.messages.map((m) => m.key),
+      values: t.topic === "dlq"
+        ? t.messages.length
+        : t.messages.map((m) => m.value.toString()),
+    }));
+  };
+  const fast = run(false);
+  assert.deepEqual(fast, run(true));
+  // 3 invalid lines + 2 whose service renders an invalid topic name.
+  assert.equal(fast.find((t) => t.topic === "dlq")?.values, 5);
 });

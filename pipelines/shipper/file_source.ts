@@ -170,18 +170,28 @@ export class FileSource {
           if (this.#builder.full) await this.#flush(queue);
         }
         if (this.#builder.due) await this.#flush(queue);
+        // --once: at the end of every file nothing more is coming; lingering
+        // for it would only delay the exit.
+        if (!progressed && this.#o.once && !this.#builder.empty) {
+          await this.#flush(queue);
+        }
         if (!progressed) {
           if (this.#o.once && this.#builder.empty && this.#allShipped()) {
             await this.#saving;
             this.#o.log.info("all files shipped", { files: this.#files.size });
             return;
           }
-          const linger = this.#builder.empty ? this.#o.pollMs : Math.max(
+          // --once waiting for the last acks: check again soon, not a poll
+          // interval later.
+          const idle = this.#o.once
+            ? Math.min(this.#o.pollMs, 10)
+            : this.#o.pollMs;
+          const linger = this.#builder.empty ? idle : Math.max(
             1,
             this.#o.limits.lingerMs -
               (Date.now() - this.#builder.firstAt),
           );
-          await sleep(Math.min(this.#o.pollMs, linger), signal);
+          await sleep(Math.min(idle, linger), signal);
         }
       }
       // Stopping: hand over what was read; it is committed if Kafka acks it

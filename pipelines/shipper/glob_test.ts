@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { expandGlob, planGlob } from "./glob.ts";
 
+/** A fresh directory under .data/tests (inside the test run's write scope). */
+async function tempDir(): Promise<string> {
+  await Deno.mkdir(".data/tests", { recursive: true });
+  return await Deno.makeTempDir({ dir: ".data/tests", prefix: "shipper-" });
+}
+
 Deno.test("glob: plans split the literal base from the pattern", () => {
   const p = planGlob(".data/events/*.ndjson");
   assert.equal(p.base, ".data/events");
@@ -19,7 +25,7 @@ Deno.test("glob: plans split the literal base from the pattern", () => {
 });
 
 Deno.test("glob: expands against the file system", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await tempDir();
   try {
     await Deno.mkdir(`${dir}/sub/deeper`, { recursive: true });
     for (

@@ -7,8 +7,11 @@
  *                                                         └─► ack: checkpoint
  *
  * Sources cut lines, route and encode them into batches (bad lines become
- * dead letters); the sink sends one batch at a time and only then lets the
- * source write its checkpoint. A full queue pauses the sources.
+ * dead letters); the sink sends each batch as one request per partition
+ * (at most one in flight per partition, up to --max-in-flight batches
+ * overlapping; gzip in worker threads) and lets the sources write their
+ * checkpoints in batch order, only for fully acknowledged batches. A full
+ * queue pauses the sources.
  *
  * @module
  */
@@ -21,6 +24,7 @@ import { buildConfig, checkPermissions, SPEC } from "./config.ts";
 import { BufferSource, DiskBuffer } from "./disk_buffer.ts";
 import { Encoder } from "./encoder.ts";
 import { FileSource } from "./file_source.ts";
+import { GzipPool, useGzipPool } from "./gzip_pool.ts";
 import { planGlob } from "./glob.ts";
 import { createIngestHandler } from "./http_source.ts";
 import { KafkaSink } from "./kafka_sink.ts";
@@ -54,7 +58,17 @@ await runPipeline(
     });
 
     // 2. Kafka sink: acks=all, idempotent producer (KafkaJS needs one request
-    //    in flight per broker for that), gzip.
+    //    in flight per broker connection; the sink also keeps one per
+    //    partition), gzip in worker threads.
+    if (cfg.compression === "gzip" && cfg.compressWorkers > 0) {
+      const pool = new GzipPool(cfg.compressWorkers);
+      const restore = useGzipPool(pool);
+      // Added before the producer: closed after the last batch went out.
+      shutdown.add("gzip workers", () => {
+        restore();
+        pool.close();
+      });
+    }
     const kafka = createKafka({
       brokers: cfg.brokers,
       clientId: "shipper",
@@ -75,6 +89,7 @@ await runPipeline(
       compression: cfg.compression,
       dlqTopic: cfg.dlqTopic,
       timeoutMs: 30_000,
+      maxInFlight: cfg.maxInFlight,
       metrics,
       log,
       hardStop: hardStop.signal,

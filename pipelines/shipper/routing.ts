@@ -129,11 +129,29 @@ export function renderTopic(
   return missing ? undefined : out;
 }
 
-/** A compiled routing table: a function from event to destinations. */
-export type Router = (
-  event: Record<string, unknown>,
-  source: "file" | "http",
-) => RouteResult;
+/**
+ * A compiled routing table: a function from event to destinations, and the
+ * top-level fields it reads (the only ones the encoder needs to extract).
+ */
+export type Router =
+  & ((
+    event: Record<string, unknown>,
+    source: "file" | "http",
+  ) => RouteResult)
+  & { readonly fields: readonly string[] };
+
+/** Every top-level field `cfg`'s rules read: conditions, templates, keys. */
+export function routingFields(cfg: RoutingConfig): string[] {
+  const fields = new Set<string>();
+  const add = (f: string | undefined) => f !== undefined && fields.add(f);
+  for (const r of cfg.rules) {
+    add(r.when?.field);
+    for (const m of r.topic.matchAll(TEMPLATE_RE)) add(m[1]);
+    add(r.key ?? cfg.keyField);
+  }
+  add(cfg.keyField);
+  return [...fields];
+}
 
 /** Validates `cfg` (throws with a clear message) and returns its router. */
 export function compileRouting(cfg: RoutingConfig): Router {
@@ -153,7 +171,10 @@ export function compileRouting(cfg: RoutingConfig): Router {
     throw new Error(`"${cfg.defaultTopic}" is not a valid topic name`);
   }
   const rules = cfg.rules;
-  return (event, source) => {
+  const route = (
+    event: Record<string, unknown>,
+    source: "file" | "http",
+  ): RouteResult => {
     const destinations: Destination[] = [];
     for (const r of rules) {
       if (r.source && r.source !== source) continue;
@@ -188,6 +209,7 @@ export function compileRouting(cfg: RoutingConfig): Router {
     }
     return { ok: true, destinations };
   };
+  return Object.assign(route, { fields: routingFields(cfg) });
 }
 
 /**

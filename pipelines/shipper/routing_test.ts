@@ -73,3 +73,24 @@ Deno.test("routing: --route flags", () => {
   assert.deepEqual(parseRouteFlag("*:all"), { topic: "all" });
   assert.throws(() => parseRouteFlag("nocolon"), /CONDITION:TOPIC/);
 });
+
+Deno.test("routing: the router lists every field it reads", () => {
+  assert.deepEqual(
+    [...compileRouting(DEFAULT_ROUTING).fields].sort(),
+    ["event_type", "level", "service", "src_ip", "trace_id"],
+  );
+  assert.deepEqual(
+    [
+      ...compileRouting({
+        rules: [{ topic: "a.{x}.{y}", when: { field: "c", equals: 1 } }],
+        defaultTopic: "d",
+        keyField: "k",
+      }).fields,
+    ].sort(),
+    ["c", "k", "x", "y"],
+  );
+  assert.deepEqual(
+    [...compileRouting({ rules: [], defaultTopic: "t" }).fields],
+    [],
+  );
+});
