@@ -7,7 +7,11 @@
  * @module
  */
 import { DEFAULT_ENDPOINTS } from "../pipelines/runtime/endpoints.ts";
-import { createKafka, type Kafka } from "../pipelines/runtime/kafka.ts";
+import {
+  createKafka,
+  ensureTopics as ensureTopicsAt,
+  type Kafka,
+} from "../pipelines/runtime/kafka.ts";
 import { createLogger } from "../pipelines/runtime/log.ts";
 import { createPgClient, type pg } from "../pipelines/runtime/postgres.ts";
 import { taskArgv as taskArgvAt } from "../tasks/flow/supervisor.ts";
@@ -140,7 +144,12 @@ export async function freshTopic(
   return topic;
 }
 
-/** Creates the topics if missing and waits until they are fully usable. */
+/**
+ * Creates the topics if missing and waits until they are fully usable: every
+ * partition has a leader and an ISR of at least 2, and every broker knows
+ * them (KRaft propagates metadata asynchronously, and a pipeline or kcat may
+ * ask any broker).
+ */
 export async function ensureTopics(
   topics: string[],
   partitions = 3,
@@ -148,28 +157,33 @@ export async function ensureTopics(
   const admin = testKafka().admin();
   await admin.connect();
   try {
-    const existing = new Set(await admin.listTopics());
-    const missing = topics.filter((t) => !existing.has(t));
-    if (missing.length) {
-      await admin.createTopics({
-        waitForLeaders: false,
-        topics: missing.map((topic) => ({
-          topic,
-          numPartitions: partitions,
-          replicationFactor: 3,
-          configEntries: [{ name: "min.insync.replicas", value: "2" }],
-        })),
-      });
-    }
-    await pollUntil(async () => {
-      const md = await admin.fetchTopicMetadata({ topics });
-      return md.topics.every((t) =>
-        t.partitions.length > 0 &&
-        t.partitions.every((p) => p.leader >= 0 && p.isr.length >= 2)
-      );
-    }, { timeoutMs: 60_000, what: `leaders for ${topics.join(", ")}` });
+    await ensureTopicsAt(admin, topics, {
+      create: true,
+      partitions,
+      timeoutMs: 60_000,
+    });
   } finally {
     await admin.disconnect();
+  }
+  for (const broker of DEFAULT_ENDPOINTS.kafkaBrokers) {
+    const one = createKafka({
+      brokers: [broker],
+      clientId: "tests",
+      log: createLogger("test", "error"),
+    }).admin();
+    await one.connect();
+    try {
+      await pollUntil(async () => {
+        const md = await one.fetchTopicMetadata({ topics });
+        return md.topics.length === topics.length &&
+          md.topics.every((t) =>
+            t.partitions.length === partitions &&
+            t.partitions.every((p) => p.leader >= 0)
+          );
+      }, { timeoutMs: 30_000, what: `${broker} knowing ${topics.join(", ")}` });
+    } finally {
+      await one.disconnect();
+    }
   }
 }
 

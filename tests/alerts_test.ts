@@ -179,10 +179,18 @@ Deno.test("every metric an alert uses exists (in a pipeline's metrics.ts or live
     names.includes("up") && names.includes("sink_consumer_lag"),
     names.join(", "),
   );
-  const { problems } = await knownMetricProblems(
-    names,
-    await livePrometheusNames(),
-  );
+  // Right after `deno task up` Prometheus may not have scraped every
+  // exporter yet (the Kafka JMX agents every 15 s): poll with a deadline.
+  let problems: string[] = [];
+  const deadline = Date.now() + 90_000;
+  while (true) {
+    ({ problems } = await knownMetricProblems(
+      names,
+      await livePrometheusNames(),
+    ));
+    if (problems.length === 0 || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 2_000));
+  }
   assert.deepEqual(problems, []);
 });
 

@@ -11,6 +11,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  ensureTopics,
   pollUntil,
   readTopic,
   ROOT,
@@ -82,31 +83,11 @@ async function setup(
     await pg.end();
   }
   // Auto-creation is off: the topics must exist before the relay produces.
-  const admin = testKafka().admin();
   try {
-    await admin.connect();
-    await admin.createTopics({
-      waitForLeaders: false,
-      topics: tables.map((t) => ({
-        topic: env.topic(t),
-        numPartitions: 3,
-        replicationFactor: 3,
-        configEntries: [{ name: "min.insync.replicas", value: "2" }],
-      })),
-    });
-    await pollUntil(async () => {
-      const md = await admin.fetchTopicMetadata({
-        topics: tables.map(env.topic),
-      });
-      return md.topics.every((t) =>
-        t.partitions.length === 3 && t.partitions.every((p) => p.leader >= 0)
-      );
-    }, { what: "topic leaders" });
+    await ensureTopics(tables.map(env.topic));
   } catch (err) {
     await teardown(env, []); // leave nothing behind
     throw err;
-  } finally {
-    await admin.disconnect();
   }
   return env;
 }

@@ -24,6 +24,7 @@ import {
   type TargetResult,
 } from "../dashboards/src/live.ts";
 import {
+  ensureTopics,
   pollUntil,
   ROOT,
   startTask,
@@ -238,30 +239,6 @@ const MAY_BE_EMPTY: Record<string, string> = {
   "Replication queue entries": "empty while replication is healthy",
 };
 
-async function createTopics(names: string[]): Promise<void> {
-  const admin = testKafka().admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({
-      waitForLeaders: false,
-      topics: names.map((topic) => ({
-        topic,
-        numPartitions: 3,
-        replicationFactor: 3,
-        configEntries: [{ name: "min.insync.replicas", value: "2" }],
-      })),
-    });
-    await pollUntil(async () => {
-      const md = await admin.fetchTopicMetadata({ topics: names });
-      return md.topics.every((t) =>
-        t.partitions.length === 3 && t.partitions.every((p) => p.leader >= 0)
-      );
-    }, { what: `leaders of ${names.join(", ")}`, timeoutMs: 30_000 });
-  } finally {
-    await admin.disconnect();
-  }
-}
-
 async function produce(topic: string, value: string): Promise<void> {
   const producer = testKafka().producer();
   await producer.connect();
@@ -380,7 +357,7 @@ Deno.test({
       ]);
     };
     try {
-      await createTopics([secTopic, ...logTopics, ...cdcTopics]);
+      await ensureTopics([secTopic, ...logTopics, ...cdcTopics]);
       // generator (scraped: http logs straight to Kafka) and two unscraped helpers.
       start("generator http→kafka", "generate", [
         "--kind",

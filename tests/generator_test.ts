@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { Ajv, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
 import {
+  ensureTopics,
   pollUntil,
   readTopic,
   ROOT,
@@ -58,35 +59,6 @@ async function generate(
     `exit ${r.code}:\n${r.stderr.slice(-3000)}`,
   );
   return r;
-}
-
-/**
- * Creates topics and waits until every partition has a leader. (KafkaJS's
- * own `waitForLeaders` throws UNKNOWN_TOPIC_OR_PARTITION while KRaft
- * metadata propagates, so we poll instead.)
- */
-async function createTopics(names: string[]): Promise<void> {
-  const admin = testKafka().admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({
-      waitForLeaders: false,
-      topics: names.map((topic) => ({
-        topic,
-        numPartitions: 3,
-        replicationFactor: 3,
-        configEntries: [{ name: "min.insync.replicas", value: "2" }],
-      })),
-    });
-    await pollUntil(async () => {
-      const md = await admin.fetchTopicMetadata({ topics: names });
-      return md.topics.every((t) =>
-        t.partitions.length === 3 && t.partitions.every((p) => p.leader >= 0)
-      );
-    }, { timeoutMs: 30_000, what: `leaders for ${names.join(", ")}` });
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 /** Message count of a topic, retrying transient metadata errors. */
@@ -290,7 +262,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const topic = `test.gen-sec.${crypto.randomUUID().slice(0, 8)}`;
-    await createTopics([topic]);
+    await ensureTopics([topic]);
     try {
       const n = 6000;
       const args = [
@@ -346,7 +318,7 @@ Deno.test({
       ...SERVICES.map((s) => `${prefix}.${s}`),
       `${prefix}.error`,
     ];
-    await createTopics(topics);
+    await ensureTopics(topics);
     try {
       const n = 8000;
       const args = [

@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import {
   chQuery,
+  freshTopic,
   pollUntil,
   ROOT,
   startTask,
@@ -16,8 +17,6 @@ import {
   tempDataDir,
   testKafka,
 } from "./_helpers.ts";
-import { createKafka } from "../pipelines/runtime/kafka.ts";
-import { createLogger } from "../pipelines/runtime/log.ts";
 
 const NODES = [
   { name: "ch1", url: "http://127.0.0.1:18123", shard: 1 },
@@ -67,46 +66,6 @@ function sinkTest(def: Deno.TestDefinition): void {
 }
 
 // --- helpers ---------------------------------------------------------------
-
-/** Creates a topic (3 partitions, RF 3) and waits until it has leaders. */
-async function createTopic(prefix: string, partitions = 3): Promise<string> {
-  const topic = `test.${prefix}.${crypto.randomUUID().slice(0, 8)}`;
-  const admin = testKafka().admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({
-      waitForLeaders: false,
-      topics: [{
-        topic,
-        numPartitions: partitions,
-        replicationFactor: 3,
-        configEntries: [{ name: "min.insync.replicas", value: "2" }],
-      }],
-    });
-  } finally {
-    await admin.disconnect();
-  }
-  // Every broker must know it (KRaft propagates metadata asynchronously;
-  // the sink and kcat may ask any broker).
-  for (const broker of BROKER.split(",")) {
-    const a = createKafka({
-      brokers: [broker],
-      clientId: "tests",
-      log: createLogger("test", "error"),
-    }).admin();
-    await a.connect();
-    try {
-      await pollUntil(async () => {
-        const md = await a.fetchTopicMetadata({ topics: [topic] });
-        const ps = md.topics[0]?.partitions ?? [];
-        return ps.length === partitions && ps.every((p) => p.leader >= 0);
-      }, { what: `${broker} knowing ${topic}`, timeoutMs: 30_000 });
-    } finally {
-      await a.disconnect();
-    }
-  }
-  return topic;
-}
 
 /** A small seeded PRNG (mulberry32). */
 function prng(seed: number): () => number {
@@ -256,7 +215,7 @@ sinkTest({
     "sink: 200k events arrive exactly once, replicas agree, lag 0, metrics served",
   fn: async () => {
     const N = 200_000;
-    const topic = await createTopic("sink1");
+    const topic = await freshTopic("sink1");
     const group = `sink-t1-${crypto.randomUUID().slice(0, 6)}`;
     await produce(topic, securityEvents(N, 1));
     const p = startTask("sink", [
@@ -318,7 +277,7 @@ sinkTest({
   name: "sink: kill -9 three times during 300k → exactly 300k, no duplicates",
   fn: async () => {
     const N = 300_000;
-    const topic = await createTopic("sink2");
+    const topic = await freshTopic("sink2");
     const group = `sink-t2-${crypto.randomUUID().slice(0, 6)}`;
     await produce(topic, securityEvents(N, 2));
     const r = prng(Date.now());
@@ -367,7 +326,7 @@ sinkTest({
     "sink: a crash between insert and commit is re-formed from the manifest and de-duplicated",
   fn: async () => {
     const N = 60_000;
-    const topic = await createTopic("sink2b");
+    const topic = await freshTopic("sink2b");
     const group = `sink-t2b-${crypto.randomUUID().slice(0, 6)}`;
     await produce(topic, securityEvents(N, 22));
     // Dies right after ClickHouse acknowledged its 2nd flush, before the
@@ -406,7 +365,7 @@ sinkTest({
     "sink: a ClickHouse replica stopped mid-run → counts exact, lag returns to 0",
   fn: async () => {
     const N = 150_000;
-    const topic = await createTopic("sink3");
+    const topic = await freshTopic("sink3");
     const group = `sink-t3-${crypto.randomUUID().slice(0, 6)}`;
     const pid = Number(
       (await Deno.readTextFile(`${ROOT}.cluster/clickhouse/ch1/pid`)).trim(),
@@ -466,7 +425,7 @@ sinkTest({
   name:
     "sink: invalid rows go to dead_letter and dlq.sink with reasons; valid rows all arrive",
   fn: async () => {
-    const topic = await createTopic("sink4");
+    const topic = await freshTopic("sink4");
     const group = `sink-t4-${crypto.randomUUID().slice(0, 6)}`;
     const valid = securityEvents(3_000, 4);
     const good = JSON.parse(valid[0]);
@@ -574,7 +533,7 @@ sinkTest({
   name: "sink: two processes in one group split partitions, exact total",
   fn: async () => {
     const N = 100_000;
-    const topic = await createTopic("sink5", 4);
+    const topic = await freshTopic("sink5", 4);
     const group = `sink-t5-${crypto.randomUUID().slice(0, 6)}`;
     const a = sink(topic, group);
     const b = sink(topic, group);
@@ -622,7 +581,7 @@ sinkTest({
   ...T,
   name: "sink: with defaults no table gets more than one insert per second",
   fn: async () => {
-    const topic = await createTopic("sink6");
+    const topic = await freshTopic("sink6");
     const group = `sink-t6-${crypto.randomUUID().slice(0, 6)}`;
     const p = sink(topic, group);
     try {
@@ -712,7 +671,7 @@ sinkTest({
   name:
     "sink --mode cdc: Debezium changes → pg_users FINAL equals the expected table",
   fn: async () => {
-    const topic = await createTopic("sinkcdc");
+    const topic = await freshTopic("sinkcdc");
     const group = `sink-cdc-${crypto.randomUUID().slice(0, 6)}`;
     const base = 2_000_000_000 + Math.floor(Math.random() * 1e8);
     const expected = new Map<number, Record<string, unknown>>();

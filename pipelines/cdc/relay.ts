@@ -6,7 +6,7 @@
  * @module
  */
 import { PipelineError } from "../runtime/app.ts";
-import { createKafka, Partitioners } from "../runtime/kafka.ts";
+import { createKafka, ensureTopics, Partitioners } from "../runtime/kafka.ts";
 import type { Logger } from "../runtime/log.ts";
 import { pg, redactUrl } from "../runtime/postgres.ts";
 import { backoffMs, sleep } from "../runtime/shutdown.ts";
@@ -132,49 +132,16 @@ export async function openSink(
   try {
     await admin.connect();
     const wanted = [...new Set(tables.map((t) => t.topic))];
-    let missing: string[] = [];
-    // A topic created a moment ago may not be in every broker's metadata
-    // yet: look again for a few seconds before calling it missing.
-    for (let i = 0; i < 20; i++) {
-      const existing = new Set(await admin.listTopics());
-      missing = wanted.filter((t) => !existing.has(t));
-      if (missing.length === 0 || cfg.createTopics) break;
-      await sleep(250);
-    }
-    if (missing.length > 0 && !cfg.createTopics) {
+    const { missing, created } = await ensureTopics(admin, wanted, {
+      create: cfg.createTopics,
+    });
+    if (missing.length > 0) {
       throw new PipelineError(
         `Kafka topics missing: ${missing.join(", ")}`,
         "create them (3 partitions, RF 3) or run with --create-topics true",
       );
     }
-    if (missing.length > 0) {
-      await admin.createTopics({
-        waitForLeaders: false,
-        topics: missing.map((topic) => ({
-          topic,
-          numPartitions: 3,
-          replicationFactor: 3,
-          configEntries: [{ name: "min.insync.replicas", value: "2" }],
-        })),
-      });
-      // Leaders appear a moment after creation; wait for them so the first
-      // send does not fail.
-      for (let i = 0;; i++) {
-        try {
-          const md = await admin.fetchTopicMetadata({ topics: missing });
-          if (
-            md.topics.every((t) =>
-              t.partitions.length > 0 &&
-              t.partitions.every((p) => p.leader >= 0)
-            )
-          ) break;
-        } catch (err) {
-          if (i >= 40) throw err;
-        }
-        await sleep(250);
-      }
-      log.info("topics created", { topics: missing });
-    }
+    if (created.length > 0) log.info("topics created", { topics: created });
   } catch (err) {
     if (err instanceof PipelineError) throw err;
     throw new PipelineError(

@@ -8,13 +8,12 @@
 import {
   createKafka,
   createPgClient,
-  type Kafka,
+  ensureTopics,
   type Logger,
   Partitioners,
   PipelineError,
   redactUrl,
   type Shutdown,
-  sleep,
 } from "../runtime/mod.ts";
 import { type EventClock, SimulatedClock, WallClock } from "./clock.ts";
 import type { GeneratorConfig } from "./config.ts";
@@ -89,34 +88,6 @@ function fileOutput(cfg: GeneratorConfig): RotatingFileOutput {
   }
 }
 
-/** Polls topic metadata until every partition has a leader (≤ 30 s). */
-async function waitForLeaders(
-  admin: ReturnType<Kafka["admin"]>,
-  topics: string[],
-): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const md = await admin.fetchTopicMetadata({ topics });
-      if (
-        md.topics.length === topics.length &&
-        md.topics.every((t) =>
-          t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0)
-        )
-      ) return;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(200);
-  }
-  throw new Error(
-    `topics ${topics.join(", ")} have no leaders after 30 s${
-      last ? `: ${(last as Error).message}` : ""
-    }`,
-  );
-}
-
 /** Opens the output of a security/http run. */
 export async function openEventOutput(
   cfg: GeneratorConfig,
@@ -139,28 +110,17 @@ export async function openEventOutput(
   const admin = kafka.admin();
   try {
     await admin.connect();
-    const existing = new Set(await admin.listTopics());
-    const missing = all.filter((t) => !existing.has(t));
-    if (missing.length > 0 && !cfg.createTopics) {
+    const { missing, created } = await ensureTopics(admin, all, {
+      create: cfg.createTopics,
+    });
+    if (missing.length > 0) {
       throw new PipelineError(
         `Kafka topics missing: ${missing.join(", ")}`,
         "`deno task up` creates the standard topics; or pass --create-topics",
       );
     }
-    if (missing.length > 0) {
-      await admin.createTopics({
-        // KafkaJS's own wait can fail with UNKNOWN_TOPIC_OR_PARTITION while
-        // KRaft metadata propagates; we poll for leaders ourselves.
-        waitForLeaders: false,
-        topics: missing.map((topic) => ({
-          topic,
-          numPartitions: 3,
-          replicationFactor: 3,
-          configEntries: [{ name: "min.insync.replicas", value: "2" }],
-        })),
-      });
-      await waitForLeaders(admin, missing);
-      log.info("created topics", { topics: missing });
+    if (created.length > 0) {
+      log.info("created topics", { topics: created });
     }
   } catch (err) {
     if (

@@ -56,3 +56,69 @@ export function createKafka(opts: KafkaOptions): Kafka {
     ...opts.extra,
   });
 }
+
+/** Options for {@link ensureTopics}. */
+export interface EnsureTopicsOptions {
+  /** Create the missing topics (else: report them missing). */
+  create: boolean;
+  /** Partitions of created topics (default 3). */
+  partitions?: number;
+  /** Replication factor of created topics (default 3). */
+  replicationFactor?: number;
+  /** Longest wait for leaders of created topics (default 30 s). */
+  timeoutMs?: number;
+}
+
+/**
+ * Makes sure `topics` exist: returns the ones still missing (when `create`
+ * is false) or creates them (min.insync.replicas=2) and waits until every
+ * partition has a leader. KafkaJS's own `waitForLeaders` can throw
+ * UNKNOWN_TOPIC_OR_PARTITION while KRaft metadata propagates, so this polls
+ * metadata itself; a just-created topic also gets a few seconds to appear
+ * before it is called missing.
+ */
+export async function ensureTopics(
+  admin: ReturnType<Kafka["admin"]>,
+  topics: string[],
+  opts: EnsureTopicsOptions,
+): Promise<{ missing: string[]; created: string[] }> {
+  let missing: string[] = [];
+  for (let i = 0; i < (opts.create ? 1 : 20); i++) {
+    const existing = new Set(await admin.listTopics());
+    missing = topics.filter((t) => !existing.has(t));
+    if (missing.length === 0) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  if (missing.length === 0 || !opts.create) return { missing, created: [] };
+  await admin.createTopics({
+    waitForLeaders: false,
+    topics: missing.map((topic) => ({
+      topic,
+      numPartitions: opts.partitions ?? 3,
+      replicationFactor: opts.replicationFactor ?? 3,
+      configEntries: [{ name: "min.insync.replicas", value: "2" }],
+    })),
+  });
+  const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const md = await admin.fetchTopicMetadata({ topics: missing });
+      if (
+        md.topics.length === missing.length &&
+        md.topics.every((t) =>
+          t.partitions.length > 0 &&
+          t.partitions.every((p) => p.leader >= 0 && p.isr.length >= 2)
+        )
+      ) return { missing: [], created: missing };
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(
+    `topics ${missing.join(", ")} have no leaders after ${
+      (opts.timeoutMs ?? 30_000) / 1000
+    } s${last ? `: ${(last as Error).message}` : ""}`,
+  );
+}
