@@ -125,6 +125,10 @@ if (import.meta.main) {
         `${runDir}/logs/${spec.name}.log`,
       )
     );
+    // Whatever happens (Ctrl-C, an error), no child outlives this process.
+    shutdown.add("flow processes", async () => {
+      await Promise.all(procs.map((p) => p.stop(10_000)));
+    });
     for (const p of procs) await p.start();
     console.error(
       `==> run ${runId}: ${procs.length} processes, logs in ${runDir}/logs`,
@@ -286,6 +290,21 @@ async function drain(
   let stable = 0;
   let last = "";
   while (Date.now() < deadline) {
+    try {
+      if (await settledOnce()) stable++;
+      else stable = 0;
+    } catch (err) {
+      // Leader elections and broker restarts make admin calls fail for a
+      // moment: not settled, try again.
+      log.debug("drain check failed", { err });
+      stable = 0;
+    }
+    if (stable >= 3) return;
+    await sleep(1000);
+  }
+  log.warn("stages did not drain before the deadline; verifying anyway");
+
+  async function settledOnce(): Promise<boolean> {
     const s = await scrapeAll(procs);
     const sum = (p: string, name: string) =>
       s[p]?.filter((x) => x.name === name).reduce((n, x) => n + x.value, 0);
@@ -300,9 +319,10 @@ async function drain(
       "logs.error",
     ]);
     const mirrorLag = await groupLag(kafka, "flow-sink-cdc", cdcTopics);
-    const quietMs = s["cdc"]?.find((x) =>
-      x.name === "debezium_metrics_MilliSecondsSinceLastEvent"
-    )?.value ?? 0;
+    const quietMs =
+      s["cdc"]?.find((x) =>
+        x.name === "debezium_metrics_MilliSecondsSinceLastEvent"
+      )?.value ?? 0;
     const ends = JSON.stringify(
       await highWatermarks(kafka, [...FLOW_TOPICS, ...cdcTopics]),
     );
@@ -310,11 +330,6 @@ async function drain(
     const settled = sinkLag === 0 && mirrorLag === 0 && quietMs > 2000 &&
       state === last;
     last = state;
-    stable = settled ? stable + 1 : 0;
-    if (stable >= 3) {
-      return;
-    }
-    await sleep(1000);
+    return settled;
   }
-  log.warn("stages did not drain before the deadline; verifying anyway");
 }

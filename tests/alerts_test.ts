@@ -25,6 +25,7 @@ import {
   startTask,
   type TaskProcess,
   tempDataDir,
+  testPg,
 } from "./_helpers.ts";
 import {
   ALERTMANAGER,
@@ -180,16 +181,28 @@ Deno.test("every metric an alert uses exists (in a pipeline's metrics.ts or live
     names.join(", "),
   );
   // Right after `deno task up` Prometheus may not have scraped every
-  // exporter yet (the Kafka JMX agents every 15 s): poll with a deadline.
+  // exporter yet (the Kafka JMX agents every 15 s), and the PostgreSQL
+  // exporter reports pg_replication_slots_* only while a slot exists: hold a
+  // probe slot and poll with a deadline.
+  const pg = await testPg();
+  const slot = `alerts_probe_${crypto.randomUUID().slice(0, 8)}`;
+  await pg.query("SELECT pg_create_logical_replication_slot($1, 'pgoutput')", [
+    slot,
+  ]);
   let problems: string[] = [];
-  const deadline = Date.now() + 90_000;
-  while (true) {
-    ({ problems } = await knownMetricProblems(
-      names,
-      await livePrometheusNames(),
-    ));
-    if (problems.length === 0 || Date.now() > deadline) break;
-    await new Promise((r) => setTimeout(r, 2_000));
+  try {
+    const deadline = Date.now() + 90_000;
+    while (true) {
+      ({ problems } = await knownMetricProblems(
+        names,
+        await livePrometheusNames(),
+      ));
+      if (problems.length === 0 || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 2_000));
+    }
+  } finally {
+    await pg.query("SELECT pg_drop_replication_slot($1)", [slot]);
+    await pg.end();
   }
   assert.deepEqual(problems, []);
 });

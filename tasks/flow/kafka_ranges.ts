@@ -9,8 +9,30 @@ import type { Kafka } from "../../pipelines/runtime/kafka.ts";
 /** Offsets per topic and partition. */
 export type Watermarks = Record<string, Record<number, number>>;
 
+/**
+ * Runs an admin call again (up to 5 times, 1 s apart) when it fails: leader
+ * elections make metadata calls fail for a moment.
+ */
+async function retrying<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (attempt >= 4) throw err;
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  }
+}
+
 /** End offsets (high watermarks) of `topics`; missing topics are skipped. */
-export async function highWatermarks(
+export function highWatermarks(
+  kafka: Kafka,
+  topics: string[],
+): Promise<Watermarks> {
+  return retrying(() => highWatermarksOnce(kafka, topics));
+}
+
+async function highWatermarksOnce(
   kafka: Kafka,
   topics: string[],
 ): Promise<Watermarks> {
@@ -32,7 +54,15 @@ export async function highWatermarks(
 }
 
 /** Committed offsets of a consumer group minus end offsets: its lag. */
-export async function groupLag(
+export function groupLag(
+  kafka: Kafka,
+  groupId: string,
+  topics: string[],
+): Promise<number> {
+  return retrying(() => groupLagOnce(kafka, groupId, topics));
+}
+
+async function groupLagOnce(
   kafka: Kafka,
   groupId: string,
   topics: string[],

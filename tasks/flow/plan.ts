@@ -61,12 +61,15 @@ export function flowPlan(s: FlowSettings): ProcessSpec[] {
     metricsUrl: url(name),
   });
   return [
-    spec("sink", "sink", ["--group", "flow-sink"]),
+    // A short session timeout: a killed sink's partitions move in ~10 s.
+    spec("sink", "sink", ["--group", "flow-sink", "--session-timeout", "10s"]),
     spec("sink-cdc", "sink", [
       "--mode",
       "cdc",
       "--group",
       "flow-sink-cdc",
+      "--session-timeout",
+      "10s",
     ]),
     spec("cdc", "cdc", []),
     spec("shipper", "ship", [
