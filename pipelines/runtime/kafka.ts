@@ -5,7 +5,23 @@
  * @module
  */
 import { Kafka, type KafkaConfig, type LogEntry, logLevel } from "kafkajs";
+import process from "node:process";
 import type { Logger } from "./log.ts";
+
+// KafkaJS 2.2.4 schedules `setTimeout(fn, throttledUntil - Date.now())` with
+// throttledUntil = 0, a harmless negative delay (clamped to 1 ms) that Node's
+// timers report as a TimeoutNegativeWarning on stderr — not a JSON log line.
+// Drop just that warning; every other warning still goes through.
+const emitWarning = process.emitWarning.bind(process);
+process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+  const type = typeof warning === "string"
+    ? (typeof rest[0] === "string"
+      ? rest[0]
+      : (rest[0] as { type?: string } | undefined)?.type)
+    : warning.name;
+  if (type === "TimeoutNegativeWarning") return;
+  (emitWarning as (...a: unknown[]) => void)(warning, ...rest);
+}) as typeof process.emitWarning;
 
 export { CompressionTypes, Kafka, Partitioners } from "kafkajs";
 export type {
