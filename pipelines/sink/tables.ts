@@ -5,6 +5,15 @@
  *
  * @module
  */
+import {
+  ACTIONS,
+  HTTP_LEVELS,
+  HTTP_METHODS,
+  HTTP_SERVICES,
+  PROTOCOLS,
+  SECURITY_EVENT_TYPES,
+  SEVERITIES,
+} from "../runtime/contract.ts";
 
 /** How a field is checked and written. */
 export type FieldKind =
@@ -80,45 +89,16 @@ function columnsOf(fields: readonly FieldSpec[], derived: string[]): string[] {
 const SECURITY_FIELDS: readonly FieldSpec[] = [
   req("event_id", "uuid"),
   req("timestamp", "iso_time"),
-  req("event_type", "enum", [
-    "auth_success",
-    "auth_failure",
-    "brute_force",
-    "port_scan",
-    "malware_detected",
-    "privilege_escalation",
-    "firewall_block",
-    "firewall_allow",
-    "data_exfiltration",
-    "sql_injection",
-    "xss_attempt",
-    "dns_tunneling",
-  ]),
-  req("severity", "enum", ["info", "low", "medium", "high", "critical"]),
+  req("event_type", "enum", SECURITY_EVENT_TYPES),
+  req("severity", "enum", SEVERITIES),
   req("src_ip", "ipv4"),
   req("src_port", "port"),
   req("dst_ip", "ipv4"),
   req("dst_port", "port"),
-  req("protocol", "enum", [
-    "tcp",
-    "udp",
-    "icmp",
-    "http",
-    "https",
-    "ssh",
-    "dns",
-    "smb",
-    "rdp",
-  ]),
+  req("protocol", "enum", PROTOCOLS),
   opt("user", "string"),
   opt("host", "string"),
-  req("action", "enum", [
-    "allowed",
-    "blocked",
-    "detected",
-    "quarantined",
-    "logged",
-  ]),
+  req("action", "enum", ACTIONS),
   opt("message", "string"),
   opt("scenario_id", "string"),
 ];
@@ -126,8 +106,8 @@ const SECURITY_FIELDS: readonly FieldSpec[] = [
 const HTTP_FIELDS: readonly FieldSpec[] = [
   req("event_id", "uuid"),
   req("timestamp", "iso_time"),
-  req("service", "enum", ["auth", "order", "payment", "notify"]),
-  req("method", "enum", ["GET", "POST", "PUT", "PATCH", "DELETE"]),
+  req("service", "enum", HTTP_SERVICES),
+  req("method", "enum", HTTP_METHODS),
   req("path", "string"),
   req("status", "status"),
   req("latency_ms", "float_nonneg"),
@@ -135,7 +115,7 @@ const HTTP_FIELDS: readonly FieldSpec[] = [
   req("client_ip", "ipv4"),
   opt("user_agent", "string"),
   req("trace_id", "hex32"),
-  req("level", "enum", ["info", "warn", "error"]),
+  req("level", "enum", HTTP_LEVELS),
   opt("message", "string"),
 ];
 

@@ -24,6 +24,12 @@
  *
  * @module
  */
+import {
+  ACTIONS,
+  PROTOCOLS,
+  SECURITY_EVENT_TYPES,
+  SEVERITIES,
+} from "../../pipelines/runtime/contract.ts";
 import { parseArgs } from "node:util";
 import { createKafka } from "../../pipelines/runtime/kafka.ts";
 import { createLogger } from "../../pipelines/runtime/log.ts";
@@ -88,33 +94,10 @@ function rng(seed: number): () => number {
   };
 }
 
-const TYPES = [
-  "auth_success",
-  "auth_failure",
-  "brute_force",
-  "port_scan",
-  "malware_detected",
-  "privilege_escalation",
-  "firewall_block",
-  "firewall_allow",
-  "data_exfiltration",
-  "sql_injection",
-  "xss_attempt",
-  "dns_tunneling",
-];
-const SEV = ["info", "low", "medium", "high", "critical"];
-const PROTO = [
-  "tcp",
-  "udp",
-  "icmp",
-  "http",
-  "https",
-  "ssh",
-  "dns",
-  "smb",
-  "rdp",
-];
-const ACTION = ["allowed", "blocked", "detected", "quarantined", "logged"];
+const TYPES = SECURITY_EVENT_TYPES;
+const SEV = SEVERITIES;
+const PROTO = PROTOCOLS;
+const ACTION = ACTIONS;
 
 /** Writes the data file (and kcat's keyed copy) with a seeded writer. */
 async function prepare(): Promise<void> {
@@ -125,7 +108,7 @@ async function prepare(): Promise<void> {
   } catch { /* not there yet */ }
   await Deno.mkdir(dir, { recursive: true });
   const r = rng(1);
-  const pick = <T>(a: T[]) => a[Math.floor(r() * a.length)];
+  const pick = <T>(a: readonly T[]) => a[Math.floor(r() * a.length)];
   const hex = (n: number) => {
     let s = "";
     for (let i = 0; i < n; i++) s += Math.floor(r() * 16).toString(16);

@@ -7,12 +7,13 @@
  *
  * @module
  */
+import { HTTP_SERVICES } from "../../runtime/contract.ts";
 import { type Rng, WeightedPicker } from "../prng.ts";
 import { IsoFormatter } from "../clock.ts";
 import { assertJsonSafe, type EventModel, type EventSlot } from "./mod.ts";
 
 /** The services of the data contract, in route order. */
-export const SERVICES = ["auth", "order", "payment", "notify"] as const;
+export const SERVICES = HTTP_SERVICES;
 /** One of {@link SERVICES}. */
 export type Service = typeof SERVICES[number];
 

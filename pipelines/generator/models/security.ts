@@ -14,25 +14,13 @@
  *
  * @module
  */
+import { SECURITY_EVENT_TYPES } from "../../runtime/contract.ts";
 import { type Rng, WeightedPicker } from "../prng.ts";
 import { IsoFormatter } from "../clock.ts";
 import { assertJsonSafe, type EventModel, type EventSlot } from "./mod.ts";
 
 /** Event types of the data contract. */
-export const EVENT_TYPES = [
-  "auth_success",
-  "auth_failure",
-  "brute_force",
-  "port_scan",
-  "malware_detected",
-  "privilege_escalation",
-  "firewall_block",
-  "firewall_allow",
-  "data_exfiltration",
-  "sql_injection",
-  "xss_attempt",
-  "dns_tunneling",
-] as const;
+export const EVENT_TYPES = SECURITY_EVENT_TYPES;
 
 /** Options of {@link SecurityModel}. */
 export interface SecurityOptions {
