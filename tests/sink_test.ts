@@ -150,7 +150,10 @@ async function replicasAgree(table: string, topic: string, n: number) {
   return await pollUntil(async (): Promise<number[] | undefined> => {
     const c = await perNode(table, topic);
     return c[0] === c[1] && c[2] === c[3] && c[0] + c[2] === n ? c : undefined;
-  }, { what: `replicas of ${table} agreeing on ${n} rows`, timeoutMs: 90_000 });
+  }, {
+    what: `replicas of ${table} agreeing on ${n} rows`,
+    timeoutMs: 180_000,
+  });
 }
 
 /** Sum over partitions of (high watermark − committed offset) of `group`. */

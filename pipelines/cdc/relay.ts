@@ -134,6 +134,8 @@ export async function openSink(
     const wanted = [...new Set(tables.map((t) => t.topic))];
     const { missing, created } = await ensureTopics(admin, wanted, {
       create: cfg.createTopics,
+      brokers: cfg.brokers,
+      log,
     });
     if (missing.length > 0) {
       throw new PipelineError(

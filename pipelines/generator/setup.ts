@@ -112,6 +112,8 @@ export async function openEventOutput(
     await admin.connect();
     const { missing, created } = await ensureTopics(admin, all, {
       create: cfg.createTopics,
+      brokers: cfg.brokers,
+      log,
     });
     if (missing.length > 0) {
       throw new PipelineError(

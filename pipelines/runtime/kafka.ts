@@ -83,6 +83,15 @@ export interface EnsureTopicsOptions {
   replicationFactor?: number;
   /** Longest wait for leaders of created topics (default 30 s). */
   timeoutMs?: number;
+  /**
+   * Also wait until each of these brokers knows the created topics: KRaft
+   * propagates metadata asynchronously, and a producer that asks a broker
+   * which does not know the topic yet gets retriable errors whose retries
+   * can repeat messages.
+   */
+  brokers?: string[];
+  /** Logger for the per-broker clients (required with `brokers`). */
+  log?: Logger;
 }
 
 /**
@@ -126,7 +135,10 @@ export async function ensureTopics(
           t.partitions.length > 0 &&
           t.partitions.every((p) => p.leader >= 0 && p.isr.length >= 2)
         )
-      ) return { missing: [], created: missing };
+      ) {
+        await waitForEveryBroker(missing, opts, deadline);
+        return { missing: [], created: missing };
+      }
     } catch (err) {
       last = err;
     }
@@ -137,4 +149,43 @@ export async function ensureTopics(
       (opts.timeoutMs ?? 30_000) / 1000
     } s${last ? `: ${(last as Error).message}` : ""}`,
   );
+}
+
+async function waitForEveryBroker(
+  topics: string[],
+  opts: EnsureTopicsOptions,
+  deadline: number,
+): Promise<void> {
+  if (!opts.brokers?.length || !opts.log) return;
+  for (const broker of opts.brokers) {
+    const admin = createKafka({
+      brokers: [broker],
+      clientId: "topic-check",
+      log: opts.log,
+      extra: { logLevel: logLevel.NOTHING },
+    }).admin();
+    await admin.connect();
+    try {
+      while (true) {
+        try {
+          const md = await admin.fetchTopicMetadata({ topics });
+          if (
+            md.topics.length === topics.length &&
+            md.topics.every((t) =>
+              t.partitions.length > 0 &&
+              t.partitions.every((p) => p.leader >= 0)
+            )
+          ) break;
+        } catch { /* not known there yet */ }
+        if (Date.now() > deadline) {
+          throw new Error(
+            `broker ${broker} does not know ${topics.join(", ")}`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
 }
