@@ -6,7 +6,7 @@
  * @module
  */
 import { PipelineError } from "../runtime/app.ts";
-import { createKafka, ensureTopics, Partitioners } from "../runtime/kafka.ts";
+import { createKafka, Partitioners, prepareTopics } from "../runtime/kafka.ts";
 import type { Logger } from "../runtime/log.ts";
 import { pg, redactUrl } from "../runtime/postgres.ts";
 import { backoffMs, sleep } from "../runtime/shutdown.ts";
@@ -128,33 +128,13 @@ export async function openSink(
     clientId: `${APP_NAME}-${cfg.topicPrefix}`,
     log,
   });
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
-    const wanted = [...new Set(tables.map((t) => t.topic))];
-    const { missing, created } = await ensureTopics(admin, wanted, {
-      create: cfg.createTopics,
-      brokers: cfg.brokers,
-      log,
-    });
-    if (missing.length > 0) {
-      throw new PipelineError(
-        `Kafka topics missing: ${missing.join(", ")}`,
-        "create them (3 partitions, RF 3) or run with --create-topics true",
-      );
-    }
-    if (created.length > 0) log.info("topics created", { topics: created });
-  } catch (err) {
-    if (err instanceof PipelineError) throw err;
-    throw new PipelineError(
-      `cannot reach Kafka at ${cfg.brokers.join(",")}: ${
-        (err as Error).message
-      }`,
-      "start the cluster (deno task up) or fix --brokers",
-    );
-  } finally {
-    await admin.disconnect().catch(() => {});
-  }
+  await prepareTopics(kafka, [...new Set(tables.map((t) => t.topic))], {
+    create: cfg.createTopics,
+    brokers: cfg.brokers,
+    log,
+    missingHint:
+      "create them (3 partitions, RF 3) or run with --create-topics true",
+  });
   const producer = kafka.producer({
     createPartitioner: Partitioners.DefaultPartitioner,
     allowAutoTopicCreation: false,

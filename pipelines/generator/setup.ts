@@ -8,10 +8,10 @@
 import {
   createKafka,
   createPgClient,
-  ensureTopics,
   type Logger,
   Partitioners,
   PipelineError,
+  prepareTopics,
   redactUrl,
   type Shutdown,
 } from "../runtime/mod.ts";
@@ -107,36 +107,13 @@ export async function openEventOutput(
   });
   const { topics, errorTopic } = topicsFor(cfg);
   const all = [...topics, ...(errorTopic ? [errorTopic] : [])];
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
-    const { missing, created } = await ensureTopics(admin, all, {
-      create: cfg.createTopics,
-      brokers: cfg.brokers,
-      log,
-    });
-    if (missing.length > 0) {
-      throw new PipelineError(
-        `Kafka topics missing: ${missing.join(", ")}`,
-        "`deno task up` creates the standard topics; or pass --create-topics",
-      );
-    }
-    if (created.length > 0) {
-      log.info("created topics", { topics: created });
-    }
-  } catch (err) {
-    if (
-      err instanceof PipelineError || err instanceof Deno.errors.NotCapable
-    ) throw err;
-    throw new PipelineError(
-      `cannot reach Kafka at ${cfg.brokers.join(",")}: ${
-        (err as Error).message
-      }`,
-      "is the cluster up? (`deno task up`)",
-    );
-  } finally {
-    await admin.disconnect().catch(() => {});
-  }
+  await prepareTopics(kafka, all, {
+    create: cfg.createTopics,
+    brokers: cfg.brokers,
+    log,
+    missingHint:
+      "`deno task up` creates the standard topics; or pass --create-topics",
+  });
   const producer = kafka.producer({
     createPartitioner: Partitioners.DefaultPartitioner,
     // Idempotence makes broker-side retries duplicate-free: exact counts.

@@ -6,6 +6,7 @@
  */
 import { Kafka, type KafkaConfig, type LogEntry, logLevel } from "kafkajs";
 import process from "node:process";
+import { PipelineError } from "./app.ts";
 import type { Logger } from "./log.ts";
 
 // KafkaJS 2.2.4 schedules `setTimeout(fn, throttledUntil - Date.now())` with
@@ -187,5 +188,49 @@ async function waitForEveryBroker(
     } finally {
       await admin.disconnect();
     }
+  }
+}
+
+/**
+ * A pipeline's topic set-up at start: connects, ensures `topics` (creating
+ * them when `create`), and turns every failure into one clear
+ * {@link PipelineError}: missing topics name `missingHint`, an unreachable
+ * cluster says so.
+ */
+export async function prepareTopics(
+  kafka: Kafka,
+  topics: string[],
+  opts: {
+    create: boolean;
+    brokers: string[];
+    log: Logger;
+    missingHint: string;
+  },
+): Promise<void> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const { missing, created } = await ensureTopics(admin, topics, opts);
+    if (missing.length > 0) {
+      throw new PipelineError(
+        `Kafka topics missing: ${missing.join(", ")}`,
+        opts.missingHint,
+      );
+    }
+    if (created.length > 0) {
+      opts.log.info("created topics", { topics: created });
+    }
+  } catch (err) {
+    if (
+      err instanceof PipelineError || err instanceof Deno.errors.NotCapable
+    ) throw err;
+    throw new PipelineError(
+      `cannot reach Kafka at ${opts.brokers.join(",")}: ${
+        (err as Error).message
+      }`,
+      "is the cluster up? (`deno task up`) or fix --brokers",
+    );
+  } finally {
+    await admin.disconnect().catch(() => {});
   }
 }
