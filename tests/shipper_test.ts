@@ -161,7 +161,8 @@ Deno.test({
         timeoutMs: 90_000,
         what: `${n} messages in ${topic}`,
       });
-      await sleep(1500); // any duplicate would arrive now
+      // Stopped, the shipper can send nothing more: any duplicate is in.
+      assert.equal(await stop(p), 0, "clean exit on SIGTERM");
       const ids = await idsIn(topic);
       assert.equal(ids.size, n, "distinct event ids");
       for (let i = 0; i < n; i++) {
@@ -237,7 +238,8 @@ Deno.test({
         timeoutMs: 120_000,
         what: `${total} messages in ${topic}`,
       });
-      await sleep(1500);
+      // Stopped, the shipper can send nothing more: any duplicate is in.
+      assert.equal(await stop(p), 0);
       const ids = await idsIn(topic);
       const missing: string[] = [];
       for (let i = 0; i < total; i++) {
@@ -433,7 +435,8 @@ Deno.test({
         timeoutMs: 30_000,
         what: "302 events",
       });
-      await sleep(500);
+      // Stopped, the shipper can send nothing more: exact counts now.
+      assert.equal(await stop(p), 0);
 
       const ids = await idsIn(topic);
       assert.equal(await topicMessageCount(topic), 302);
