@@ -4,8 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { composeFiles, composeModel, PIPELINES_PROFILE } from "./compose.ts";
-import { PIPELINE_TARGETS } from "./topology.ts";
-import { METRICS_PORTS } from "../../pipelines/runtime/endpoints.ts";
+import {
+  PIPELINE_METRICS_PORTS as METRICS_PORTS,
+  PIPELINE_TARGETS,
+} from "../../schemas/topology.ts";
 
 type Svc = {
   image: string;

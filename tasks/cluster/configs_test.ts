@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { alertmanagerYml, haproxyCfg, prometheusYml } from "./configs.ts";
 import { argvMatches, type NativeSpec } from "./native.ts";
 import { formatStatus } from "./status.ts";
-import { ALERTMANAGER_TEMPLATE } from "../../dashboards/alertmanager/render.ts";
+import { ALERTMANAGER_TEMPLATE } from "./alertmanager.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 
