@@ -157,7 +157,7 @@ async function waitHealthy(
   let reported = "";
   while (true) {
     const list = await Promise.all(
-      SERVICES.map((s) => serviceStatus(s, mode, bins)),
+      SERVICES.map((s) => serviceStatus(s, mode)),
     );
     last = new Map(list.map((s) => [s.name, s]));
     const unhealthy = list.filter((s) => !s.healthy);
@@ -245,12 +245,11 @@ const RESTART_HEALTHY_MS = 120_000;
 /** Poll until one service is healthy; throws with its log tail otherwise. */
 async function waitServiceHealthy(
   svc: Service,
-  bins: Binaries,
   timeoutMs: number,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (true) {
-    const st = await serviceStatus(svc, "native", bins);
+    const st = await serviceStatus(svc, "native");
     if (st.healthy) return;
     if (Date.now() > deadline) {
       throw new ClusterError(
@@ -283,7 +282,7 @@ async function applyConfigChanges(bins: Binaries): Promise<string[]> {
     } catch (e) {
       throw new ClusterError(`${svc.name}: ${(e as Error).message}`);
     }
-    await waitServiceHealthy(svc, bins, RESTART_HEALTHY_MS);
+    await waitServiceHealthy(svc, RESTART_HEALTHY_MS);
     if (svc.kind === "kafka") {
       const deadline = Date.now() + RESTART_HEALTHY_MS;
       let lagging = -1;
@@ -386,7 +385,7 @@ async function up(args: string[]): Promise<void> {
     if (reloaded.length) log(`reloaded config of ${reloaded.join(", ")}`);
   }
   if (!values["no-schemas"]) await applySchemas(deadline);
-  const st = await clusterStatus(mode, bins);
+  const st = await clusterStatus(mode);
   console.log(formatStatus(st));
   log(`up done in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
   if (!st.healthy) {
@@ -446,9 +445,7 @@ async function status(args: string[]): Promise<void> {
     allowPositionals: false,
   });
   const mode = await readMode();
-  let bins: Binaries | undefined;
-  if (mode === "native") bins = UNRESOLVED_BINARIES;
-  const st = await clusterStatus(mode, bins);
+  const st = await clusterStatus(mode);
   console.log(values.json ? JSON.stringify(st, null, 2) : formatStatus(st));
   if (!st.healthy) Deno.exitCode = 3;
 }

@@ -20,13 +20,8 @@ import {
   ZOOKEEPER,
 } from "./topology.ts";
 import { probe } from "./health.ts";
-import {
-  type Binaries,
-  logFile,
-  nativeSpec,
-  processArgs,
-  runningPid,
-} from "./native.ts";
+import { nativeMarker } from "./specs.ts";
+import { logFile, processArgs, runningPid } from "./processes.ts";
 
 /** Cluster mode. */
 export type Mode = "native" | "compose";
@@ -76,16 +71,18 @@ export interface ClusterStatus {
   composeOnly: Array<{ name: string; url: string; running: boolean }>;
 }
 
-/** Status of one service (probe + native pid). */
+/**
+ * Status of one service (probe + native pid). The pid is found by the
+ * service's marker alone: no config is rendered.
+ */
 export async function serviceStatus(
   svc: Service,
   mode: Mode,
-  bins?: Binaries,
 ): Promise<ServiceStatus> {
   const [health, pid] = await Promise.all([
     probe(svc),
-    mode === "native" && bins
-      ? runningPid(svc, nativeSpec(svc, bins))
+    mode === "native"
+      ? runningPid(svc, { marker: nativeMarker(svc) })
       : Promise.resolve(undefined),
   ]);
   const running = mode !== "native" || pid !== undefined;
@@ -110,12 +107,9 @@ export async function serviceStatus(
 }
 
 /** Full cluster status. */
-export async function clusterStatus(
-  mode: Mode,
-  bins?: Binaries,
-): Promise<ClusterStatus> {
+export async function clusterStatus(mode: Mode): Promise<ClusterStatus> {
   const services = await Promise.all(
-    SERVICES.map((s) => serviceStatus(s, mode, bins)),
+    SERVICES.map((s) => serviceStatus(s, mode)),
   );
   return {
     mode,
