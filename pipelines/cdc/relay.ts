@@ -6,7 +6,8 @@
  * @module
  */
 import { PipelineError } from "../runtime/app.ts";
-import { createKafka, Partitioners, prepareTopics } from "../runtime/kafka.ts";
+import { createKafka, prepareTopics } from "../runtime/kafka.ts";
+import { createProducer } from "../runtime/producer.ts";
 import type { Logger } from "../runtime/log.ts";
 import { pg, redactUrl } from "../runtime/postgres.ts";
 import { backoffMs, sleep } from "../runtime/shutdown.ts";
@@ -135,11 +136,7 @@ export async function openSink(
     missingHint:
       "create them (3 partitions, RF 3) or run with --create-topics true",
   });
-  const producer = kafka.producer({
-    createPartitioner: Partitioners.DefaultPartitioner,
-    allowAutoTopicCreation: false,
-    maxInFlightRequests: 1,
-  });
+  const producer = createProducer(kafka, { idempotent: false });
   await producer.connect();
   const sink = new KafkaSink(
     producer,

@@ -13,6 +13,7 @@
  */
 import type { Logger } from "../runtime/log.ts";
 import type { Producer } from "../runtime/kafka.ts";
+import { sendAcked } from "../runtime/producer.ts";
 import { backoffMs, sleep } from "../runtime/shutdown.ts";
 import type { OutRecord } from "./envelope.ts";
 import type { Lsn } from "./lsn.ts";
@@ -151,7 +152,7 @@ export class KafkaSink {
     }));
     for (let attempt = 0;; attempt++) {
       try {
-        await this.producer.sendBatch({ topicMessages, acks: -1 });
+        await sendAcked(this.producer, { topicMessages });
         this.#failures = 0;
         return;
       } catch (err) {

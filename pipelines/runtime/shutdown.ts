@@ -104,12 +104,5 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Exponential backoff with full jitter: attempt 0 → up to `baseMs`. */
-export function backoffMs(
-  attempt: number,
-  baseMs = 200,
-  maxMs = 10_000,
-): number {
-  const cap = Math.min(maxMs, baseMs * 2 ** attempt);
-  return Math.round(cap / 2 + Math.random() * cap / 2);
-}
+/** Moved to {@link ./retry.ts}; re-exported for existing imports. */
+export { backoffMs } from "./retry.ts";

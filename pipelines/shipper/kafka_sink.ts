@@ -36,6 +36,7 @@ import {
   CompressionTypes,
   type Logger,
   type Producer,
+  sendAcked,
   sleep,
 } from "../runtime/mod.ts";
 import { backoffMs } from "../runtime/mod.ts";
@@ -481,9 +482,8 @@ export class KafkaSink {
   async #send(tm: TopicMessages): Promise<OutMessage[]> {
     if (tm.length === 0) return [];
     try {
-      await this.#o.producer.sendBatch({
+      await sendAcked(this.#o.producer, {
         topicMessages: tm,
-        acks: -1,
         timeout: this.#o.timeoutMs,
         compression: this.#o.compression === "gzip"
           ? CompressionTypes.GZIP
