@@ -14,7 +14,8 @@
 import type { Logger } from "../runtime/log.ts";
 import type { Producer } from "../runtime/kafka.ts";
 import { sendAcked } from "../runtime/producer.ts";
-import { backoffMs, sleep } from "../runtime/shutdown.ts";
+import { SERVICE_RETRY } from "../runtime/retry.ts";
+import { sleep } from "../runtime/shutdown.ts";
 import type { OutRecord } from "./envelope.ts";
 import type { Lsn } from "./lsn.ts";
 import { AckTracker } from "./tracker.ts";
@@ -157,7 +158,7 @@ export class KafkaSink {
         return;
       } catch (err) {
         this.#failures++;
-        const wait = backoffMs(attempt, 500, 10_000);
+        const wait = SERVICE_RETRY.delayMs(attempt);
         this.log.error("kafka send failed, retrying (WAL not confirmed)", {
           err,
           attempt: attempt + 1,

@@ -103,6 +103,3 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener("abort", done, { once: true });
   });
 }
-
-/** Moved to {@link ./retry.ts}; re-exported for existing imports. */
-export { backoffMs } from "./retry.ts";
