@@ -151,7 +151,7 @@ export function toConfig(o: CdcOptions): CdcConfig {
   return {
     postgresUrl: o["postgres-url"],
     // The shared option is typed generically (OptionSpec); it is a list.
-    brokers: o.brokers as unknown as string[],
+    brokers: o.brokers,
     slot: o.slot,
     publication: o.publication,
     tables,

@@ -6,10 +6,12 @@
  * @module
  */
 import { PipelineError } from "../runtime/app.ts";
-import { createKafka, Partitioners, prepareTopics } from "../runtime/kafka.ts";
+import { createKafka, prepareTopics } from "../runtime/kafka.ts";
+import { createProducer } from "../runtime/producer.ts";
 import type { Logger } from "../runtime/log.ts";
 import { pg, redactUrl } from "../runtime/postgres.ts";
-import { backoffMs, sleep } from "../runtime/shutdown.ts";
+import { SERVICE_RETRY } from "../runtime/retry.ts";
+import { sleep } from "../runtime/shutdown.ts";
 import {
   buildMeta,
   checkServer,
@@ -135,11 +137,7 @@ export async function openSink(
     missingHint:
       "create them (3 partitions, RF 3) or run with --create-topics true",
   });
-  const producer = kafka.producer({
-    createPartitioner: Partitioners.DefaultPartitioner,
-    allowAutoTopicCreation: false,
-    maxInFlightRequests: 1,
-  });
+  const producer = createProducer(kafka, { idempotent: false });
   await producer.connect();
   const sink = new KafkaSink(
     producer,
@@ -448,7 +446,7 @@ export async function streamChanges(args: {
           if (explained instanceof PipelineError && attempt > 5) {
             throw explained;
           }
-          const wait = backoffMs(attempt++, 500, 10_000);
+          const wait = SERVICE_RETRY.delayMs(attempt++);
           log.error("replication connection failed, retrying", {
             err,
             retry_in_ms: wait,
@@ -523,7 +521,7 @@ export async function streamChanges(args: {
       await catalog.ensureAlive().catch(() => {});
       const explained = explainPgError(failure, cfg.postgresUrl, cfg.slot);
       if (explained instanceof PipelineError) throw explained;
-      const wait = backoffMs(attempt++, 500, 10_000);
+      const wait = SERVICE_RETRY.delayMs(attempt++);
       log.error(
         "replication stream ended, reconnecting from the confirmed LSN",
         {

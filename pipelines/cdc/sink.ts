@@ -13,7 +13,9 @@
  */
 import type { Logger } from "../runtime/log.ts";
 import type { Producer } from "../runtime/kafka.ts";
-import { backoffMs, sleep } from "../runtime/shutdown.ts";
+import { sendAcked } from "../runtime/producer.ts";
+import { SERVICE_RETRY } from "../runtime/retry.ts";
+import { sleep } from "../runtime/shutdown.ts";
 import type { OutRecord } from "./envelope.ts";
 import type { Lsn } from "./lsn.ts";
 import { AckTracker } from "./tracker.ts";
@@ -151,12 +153,12 @@ export class KafkaSink {
     }));
     for (let attempt = 0;; attempt++) {
       try {
-        await this.producer.sendBatch({ topicMessages, acks: -1 });
+        await sendAcked(this.producer, { topicMessages });
         this.#failures = 0;
         return;
       } catch (err) {
         this.#failures++;
-        const wait = backoffMs(attempt, 500, 10_000);
+        const wait = SERVICE_RETRY.delayMs(attempt);
         this.log.error("kafka send failed, retrying (WAL not confirmed)", {
           err,
           attempt: attempt + 1,

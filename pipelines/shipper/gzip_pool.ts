@@ -164,10 +164,7 @@ interface Codec {
  * is global). Returns a function restoring the previous codec.
  */
 export function useGzipPool(pool: GzipPool): () => void {
-  const registry = CompressionCodecs as unknown as Record<
-    number,
-    () => Codec
-  >;
+  const registry: Record<number, () => Codec> = CompressionCodecs;
   const previous = registry[CompressionTypes.GZIP];
   const decompress = previous().decompress;
   const codec: Codec = {

@@ -179,8 +179,7 @@ export function topicMatcher(spec: string): string | RegExp {
 
 /** Validates parsed options into a {@link SinkConfig}; throws UsageError. */
 export function buildConfig(o: SinkOptions): SinkConfig {
-  // Shared list options are typed loosely by the runtime: they are lists.
-  const shards = parseShards(o["clickhouse-shards"] as unknown as string[]);
+  const shards = parseShards(o["clickhouse-shards"]);
   if (shards.length === 0 || shards.some((s) => s.length === 0)) {
     throw new UsageError(
       "--clickhouse-shards needs at least one replica URL per shard",
@@ -199,7 +198,7 @@ export function buildConfig(o: SinkOptions): SinkConfig {
   const mode = o.mode as "events" | "cdc";
   const exitWhenIdle = o["exit-when-idle"];
   return {
-    brokers: o.brokers as unknown as string[],
+    brokers: o.brokers,
     shards,
     clickhouseUser: o["clickhouse-user"],
     clickhousePassword: o["clickhouse-password"],

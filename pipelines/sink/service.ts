@@ -10,9 +10,9 @@
  */
 import { createClient } from "@clickhouse/client-web";
 import {
-  backoffMs,
   type ClickHouseClient,
   type Logger,
+  SERVICE_RETRY,
   sleep,
   sqlIdentifier,
   sqlString,
@@ -161,7 +161,7 @@ export class ClickHouseService {
         const e = describeError(err);
         metrics.replicaUp.set(labels, 0);
         metrics.insertErrors.inc(labels);
-        const wait = Math.max(minRetryMs, backoffMs(attempt, 500, 10_000));
+        const wait = Math.max(minRetryMs, SERVICE_RETRY.delayMs(attempt));
         r.downUntil = Date.now() + wait;
         this.#preferred[shard] = (idx + 1) % replicas.length;
         log.warn("clickhouse request failed, switching replica", {

@@ -8,9 +8,9 @@
  */
 import type { Consumer, EachBatchPayload, Kafka, Producer } from "kafkajs";
 import {
-  backoffMs,
   type Logger,
   Partitioners,
+  SERVICE_RETRY,
   sleep,
   sqlString,
 } from "../runtime/mod.ts";
@@ -418,7 +418,7 @@ export class Sink {
         if (err instanceof Aborted) return;
         failures++;
         log.warn("flush failed, will retry", { err, failures });
-        await sleep(backoffMs(failures, 500, 10_000), this.#stop.signal);
+        await sleep(SERVICE_RETRY.delayMs(failures), this.#stop.signal);
       }
     }
   }
@@ -658,7 +658,7 @@ export class Sink {
       } catch (err) {
         if (signal.aborted) throw new Aborted();
         log.warn("dead-letter topic write failed, retrying", { err, attempt });
-        await sleep(backoffMs(attempt, 500, 10_000), signal);
+        await sleep(SERVICE_RETRY.delayMs(attempt), signal);
       }
     }
   }
