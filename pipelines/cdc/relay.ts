@@ -18,6 +18,7 @@ import {
   explainPgError,
   lookupTypes,
   primaryKey,
+  quoteIdent,
   type ServerInfo,
   serverInfo,
   slotInfo,
@@ -431,7 +432,9 @@ export async function streamChanges(args: {
 
   const pluginOptions: Record<string, string> = {
     proto_version: "1",
-    publication_names: cfg.publication,
+    // An identifier list: unquoted, the server would down-case a mixed-case
+    // name that CREATE PUBLICATION (quoted) kept as written.
+    publication_names: quoteIdent(cfg.publication),
   };
   if (catalog.server.versionNum >= 140000) pluginOptions.messages = "true";
 
