@@ -17,10 +17,10 @@ import {
 import { PartitionState, type Range } from "./batch.ts";
 import { encodeChange } from "./cdc.ts";
 import type { SinkConfig } from "./config.ts";
+import { boundedMessage, sendDeadLetters } from "./dead_letters.ts";
 import {
   buildRequests,
   deadLetterBodies,
-  deadLetterMessage,
   type InsertRequest,
   locateRow,
   requestBody,
@@ -643,24 +643,20 @@ export class Sink {
       metrics.deadLetters.inc({ topic: t.topic }, t.range.deadLetters.length);
       if (!config.dlqTopic) continue;
       for (const dl of t.range.deadLetters) {
-        messages.push(deadLetterMessage(t, dl));
+        messages.push(boundedMessage(t, dl));
       }
     }
     if (!config.dlqTopic || messages.length === 0) return;
-    for (let attempt = 0;; attempt++) {
-      try {
-        await this.#producer.send({
-          topic: config.dlqTopic,
-          acks: -1,
-          messages,
-        });
-        return;
-      } catch (err) {
-        if (signal.aborted) throw new Aborted();
-        log.warn("dead-letter topic write failed, retrying", { err, attempt });
-        await sleep(backoffMs(attempt, 500, 10_000), signal);
-      }
-    }
+    // Bounded requests; what still cannot be written is given up, counted
+    // and logged (it is in analytics.dead_letter): rows must move on.
+    await sendDeadLetters({
+      producer: this.#producer,
+      topic: config.dlqTopic,
+      messages,
+      signal,
+      log,
+      onUnwritten: (n) => metrics.deadLettersUnwritten.inc(n),
+    });
   }
 
   async #truncates(active: Taken[], signal: AbortSignal) {
