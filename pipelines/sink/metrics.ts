@@ -15,6 +15,7 @@ export interface SinkMetrics {
   batchRows: prom.Histogram<"table">;
   freshness: prom.Histogram<"table">;
   deadLetters: prom.Counter<"topic">;
+  deadLettersUnwritten: prom.Counter;
   insertErrors: prom.Counter<"shard" | "replica">;
   replicaUp: prom.Gauge<"shard" | "replica">;
   lag: prom.Gauge<"topic" | "partition">;
@@ -66,6 +67,12 @@ export function createSinkMetrics(registry: prom.Registry): SinkMetrics {
         "Per row: event creation (CDC: PostgreSQL commit) to ClickHouse acknowledgement",
       labelNames: ["table"],
       buckets: [0.1, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3, 5, 10, 30, 60, 300],
+      registers,
+    }),
+    deadLettersUnwritten: new prom.Counter({
+      name: "sink_dead_letters_unwritten_total",
+      help:
+        "Dead letters given up on the dead-letter topic (refused or failing; still in analytics.dead_letter)",
       registers,
     }),
     deadLetters: new prom.Counter({

@@ -17,10 +17,10 @@ import {
 import { PartitionState, type Range } from "./batch.ts";
 import { encodeChange } from "./cdc.ts";
 import type { SinkConfig } from "./config.ts";
+import { boundedMessage, sendDeadLetters } from "./dead_letters.ts";
 import {
   buildRequests,
   deadLetterBodies,
-  deadLetterMessage,
   type InsertRequest,
   locateRow,
   requestBody,
@@ -58,6 +58,33 @@ interface Taken extends TakenRange {
 
 const decoder = new TextDecoder();
 
+/**
+ * Budget of {@link Sink.stop}: the last flush and disconnects, inside the
+ * process's 15 s shutdown deadline.
+ */
+export const FINAL_FLUSH_MS = 10_000;
+
+/**
+ * Whether `p` settled (rethrowing its error) before `signal` aborted; a
+ * hanging request must not hold the shutdown.
+ */
+async function settledBefore(
+  p: Promise<unknown> | undefined,
+  signal: AbortSignal,
+): Promise<boolean> {
+  if (signal.aborted) return false;
+  let onAbort!: () => void;
+  const aborted = new Promise<false>((r) => {
+    onAbort = () => r(false);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([Promise.resolve(p).then(() => true), aborted]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
 /** Kafka → ClickHouse with exactly-once rows (see README "Design"). */
 export class Sink {
   readonly #d: SinkDeps;
@@ -80,6 +107,7 @@ export class Sink {
   /** Start time of the last insert per `table|shard` (rate rule). */
   readonly #lastInsert = new Map<string, number>();
   #stopped: Promise<void> | undefined;
+  #incomplete = false;
 
   constructor(deps: SinkDeps) {
     this.#d = deps;
@@ -148,28 +176,44 @@ export class Sink {
 
   /**
    * Stops consuming, flushes what is buffered (commits included), and
-   * disconnects. Idempotent.
+   * disconnects, all within {@link FINAL_FLUSH_MS}. Idempotent. Past that
+   * (ClickHouse down or hanging) nothing more is committed and
+   * {@link incomplete} turns true: the process exits non-zero and the next
+   * run re-forms the ranges from the manifest (no loss, no duplicate).
    */
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
+      const { config, log } = this.#d;
       this.#stop.abort();
-      await this.#loop;
-      // A last flush while the consumer can still commit; bounded by the
-      // shutdown deadline. ClickHouse down → nothing committed, the next
-      // run re-forms the ranges from the manifest.
-      const wait = this.#lastFlushStart + this.#d.config.minInsertIntervalMs -
+      const expired = AbortSignal.timeout(FINAL_FLUSH_MS);
+      let done = await settledBefore(this.#loop, expired);
+      const wait = this.#lastFlushStart + config.minInsertIntervalMs -
         Date.now();
-      if (wait > 0) await sleep(wait);
+      if (done && wait > 0) await sleep(wait, expired);
       try {
-        await this.#flush(new AbortController().signal, true);
+        done &&= await settledBefore(this.#flush(expired, true), expired);
       } catch (err) {
-        this.#d.log.warn("final flush failed", { err });
+        done = false;
+        log.warn("final flush failed", { err });
       }
-      await this.#consumer?.disconnect().catch(() => {});
-      await this.#producer?.disconnect().catch(() => {});
-      await this.#admin?.disconnect().catch(() => {});
+      if (!done || expired.aborted) {
+        this.#incomplete = true;
+        log.error(
+          "final flush did not complete before the shutdown deadline; exiting non-zero, the next run re-forms the uncommitted ranges from the manifest",
+          { deadline_ms: FINAL_FLUSH_MS, buffered_rows: this.#buffered().rows },
+        );
+      }
+      const quit = AbortSignal.timeout(3_000);
+      await settledBefore(this.#consumer?.disconnect(), quit).catch(() => {});
+      await settledBefore(this.#producer?.disconnect(), quit).catch(() => {});
+      await settledBefore(this.#admin?.disconnect(), quit).catch(() => {});
     })();
     return this.#stopped;
+  }
+
+  /** The final flush did not complete (see {@link stop}): exit non-zero. */
+  get incomplete(): boolean {
+    return this.#incomplete;
   }
 
   /** For `/health`. */
@@ -643,24 +687,20 @@ export class Sink {
       metrics.deadLetters.inc({ topic: t.topic }, t.range.deadLetters.length);
       if (!config.dlqTopic) continue;
       for (const dl of t.range.deadLetters) {
-        messages.push(deadLetterMessage(t, dl));
+        messages.push(boundedMessage(t, dl));
       }
     }
     if (!config.dlqTopic || messages.length === 0) return;
-    for (let attempt = 0;; attempt++) {
-      try {
-        await this.#producer.send({
-          topic: config.dlqTopic,
-          acks: -1,
-          messages,
-        });
-        return;
-      } catch (err) {
-        if (signal.aborted) throw new Aborted();
-        log.warn("dead-letter topic write failed, retrying", { err, attempt });
-        await sleep(SERVICE_RETRY.delayMs(attempt), signal);
-      }
-    }
+    // Bounded requests; what still cannot be written is given up, counted
+    // and logged (it is in analytics.dead_letter): rows must move on.
+    await sendDeadLetters({
+      producer: this.#producer,
+      topic: config.dlqTopic,
+      messages,
+      signal,
+      log,
+      onUnwritten: (n) => metrics.deadLettersUnwritten.inc(n),
+    });
   }
 
   async #truncates(active: Taken[], signal: AbortSignal) {
