@@ -21,9 +21,11 @@ export interface TakenRange {
 export interface InsertRequest {
   table: string;
   shard: number;
-  /** Per contributing range, its lines — kept for row rejections. */
-  parts: Array<{ taken: TakenRange; lines: string[] }>;
+  /** Per contributing range, its lines and their offsets (rejections). */
+  parts: Array<{ taken: TakenRange; lines: string[]; offsets: number[] }>;
   rows: number;
+  /** The one range of a per-range request (see {@link buildRequests}). */
+  range?: { topic: string; partition: number; from: number; to: number };
 }
 
 /** Stable order of ranges: by topic, then partition. */
@@ -33,8 +35,16 @@ export function sortTaken(taken: TakenRange[]): TakenRange[] {
   );
 }
 
-/** Groups the taken ranges' rows into one request per (table, shard). */
-export function buildRequests(taken: TakenRange[]): InsertRequest[] {
+/**
+ * Groups the taken ranges' rows into one request per (table, shard). Tables
+ * for which `perRange` is true get one request per range instead: their
+ * blocks then depend on that range alone, whatever the table's PARTITION BY,
+ * so a re-formed range de-duplicates (see README "Exactly once").
+ */
+export function buildRequests(
+  taken: TakenRange[],
+  perRange: (table: string) => boolean = () => false,
+): InsertRequest[] {
   const byKey = new Map<string, InsertRequest>();
   for (const t of sortTaken(taken)) {
     for (const [key, lines] of t.range.groups) {
@@ -42,9 +52,25 @@ export function buildRequests(taken: TakenRange[]): InsertRequest[] {
       const i = key.lastIndexOf("|");
       const table = key.slice(0, i);
       const shard = Number(key.slice(i + 1));
-      let req = byKey.get(key);
-      if (!req) byKey.set(key, req = { table, shard, parts: [], rows: 0 });
-      req.parts.push({ taken: t, lines });
+      const alone = perRange(table);
+      const reqKey = alone ? `${key}|${t.topic}|${t.partition}` : key;
+      let req = byKey.get(reqKey);
+      if (!req) {
+        byKey.set(reqKey, req = { table, shard, parts: [], rows: 0 });
+        if (alone) {
+          req.range = {
+            topic: t.topic,
+            partition: t.partition,
+            from: t.range.from,
+            to: t.range.to,
+          };
+        }
+      }
+      req.parts.push({
+        taken: t,
+        lines,
+        offsets: t.range.offsets.get(key) ?? [],
+      });
       req.rows += lines.length;
     }
   }
