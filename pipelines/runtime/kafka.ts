@@ -4,6 +4,7 @@
  *
  * @module
  */
+import "./_env_guard.ts"; // before the libraries: they read env at load
 import { Kafka, type KafkaConfig, type LogEntry, logLevel } from "kafkajs";
 import process from "node:process";
 import { PipelineError } from "./app.ts";

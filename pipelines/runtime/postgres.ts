@@ -4,6 +4,7 @@
  *
  * @module
  */
+import "./_env_guard.ts"; // before the libraries: they read env at load
 // @ts-types="npm:@types/pg@8.15.6"
 import pg from "pg";
 

@@ -10,6 +10,12 @@ import {
 import { Encoder } from "./encoder.ts";
 import { createMetrics } from "./metrics.ts";
 import { compileRouting } from "./routing.ts";
+import { requirePermissions } from "../../tests/_gate.ts";
+
+requirePermissions(import.meta, { name: "write", path: ".data" }, {
+  name: "read",
+  path: ".data",
+});
 
 /** A fresh directory under .data/tests (inside the test run's write scope). */
 async function tempDir(): Promise<string> {

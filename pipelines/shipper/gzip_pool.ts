@@ -16,6 +16,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import "../runtime/_env_guard.ts"; // before the libraries: they read env at load
 import { CompressionCodecs, CompressionTypes } from "kafkajs";
 
 /**

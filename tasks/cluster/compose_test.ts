@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { composeFiles, composeModel, PIPELINES_PROFILE } from "./compose.ts";
 import { PIPELINE_TARGETS } from "./topology.ts";
+import { missingPermission, requirePermissions } from "../../tests/_gate.ts";
 import { METRICS_PORTS } from "../../pipelines/runtime/endpoints.ts";
 
 type Svc = {
@@ -19,7 +20,14 @@ type Svc = {
 };
 
 const ROOT = new URL("../../", import.meta.url);
-const services = composeModel().services as Record<string, Svc>;
+// The model reads dashboards/ templates: without read access, ignore the file.
+const READABLE = { name: "read", path: "dashboards" } as const;
+requirePermissions(import.meta, READABLE);
+const services =
+  (missingPermission(READABLE) ? {} : composeModel().services) as Record<
+    string,
+    Svc
+  >;
 
 /** Default metrics port of each deno.json pipeline task. */
 const TASK_PORTS: Record<string, number> = {
