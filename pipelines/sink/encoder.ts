@@ -6,6 +6,8 @@
  *
  * @module
  */
+import { sqlIdentifier } from "../runtime/clickhouse.ts";
+import type { Capabilities } from "./any_table.ts";
 import type { DeadLetter, Range } from "./batch.ts";
 
 /** A range with the partition it belongs to. */
@@ -158,5 +160,54 @@ export function deadLetterMessage(
       pipeline: "sink",
       ts: isoOf(t.range.ts),
     }),
+  };
+}
+
+/** Where and how one request is inserted. */
+export interface InsertPlan {
+  /** Quoted `db.table` to insert into. */
+  table: string;
+  /** Key of the one-insert-per-interval rule (with the shard). */
+  pace: string;
+  settings: Record<string, string | number>;
+}
+
+/**
+ * The plan of a request: a built-in table is `<database>.<table>_local`; a
+ * table target's request holds one range and, where the server has it,
+ * carries a de-duplication token naming that range, so a re-delivered range
+ * is dropped whatever DEFAULT now() or the table's PARTITION BY make of its
+ * blocks (see README "Exactly once").
+ */
+export function insertPlan(req: InsertRequest, ctx: {
+  database: string;
+  group: string;
+  capabilities?: Capabilities;
+  /** The table target the request's table belongs to, if any. */
+  table?: { database: string; table: string };
+}): InsertPlan {
+  if (!ctx.table || !req.range) {
+    return {
+      table: sqlIdentifier(`${ctx.database}.${req.table}_local`),
+      pace: req.table,
+      settings: {},
+    };
+  }
+  const r = req.range;
+  const settings: Record<string, string | number> = {};
+  if (ctx.capabilities?.dedupToken) {
+    settings.insert_deduplication_token =
+      `${ctx.group}:${r.topic}:${r.partition}:${r.from}-${r.to}`;
+  }
+  if (ctx.capabilities?.omittedDefaults) {
+    settings.input_format_defaults_for_omitted_fields = 1;
+  }
+  return {
+    table: sqlIdentifier(`${ctx.table.database}.${ctx.table.table}`),
+    // One insert per range: paced per partition, so a table gets as many
+    // parts per interval as the built-in tables (partitioned by Kafka
+    // partition) do.
+    pace: `${req.table}|${r.topic}:${r.partition}`,
+    settings,
   };
 }

@@ -25,6 +25,7 @@ import {
   buildRequests,
   deadLetterBodies,
   deadLetterMessage,
+  insertPlan,
   type InsertRequest,
   locateRow,
   requestBody,
@@ -568,44 +569,14 @@ export class Sink {
     }
   }
 
-  /**
-   * Insert target, pacing key and settings of a request: built-in tables
-   * are `<database>.<table>_local`; a table target's request holds one
-   * range and carries its de-duplication token where the server has it.
-   */
-  #insertPlan(req: InsertRequest) {
-    const { config, capabilities } = this.#d;
-    const any = this.#d.tables?.byInsertTable(req.table);
-    if (!any) {
-      return {
-        table: qualified(config.database, `${req.table}_local`),
-        pace: req.table,
-        settings: {},
-      };
-    }
-    const settings: Record<string, string | number> = {};
-    const r = req.range!;
-    if (capabilities?.dedupToken) {
-      // The range identifies the rows: same range, same token, whatever
-      // DEFAULT now() or the table's PARTITION BY make of its blocks.
-      settings.insert_deduplication_token =
-        `${config.group}:${r.topic}:${r.partition}:${r.from}-${r.to}`;
-    }
-    if (capabilities?.omittedDefaults) {
-      settings.input_format_defaults_for_omitted_fields = 1;
-    }
-    return {
-      table: qualified(any.database, any.table),
-      // One insert per range: pace per partition, as many parts per second
-      // as the built-in tables (partitioned by Kafka partition) make.
-      pace: `${req.table}|${r.topic}:${r.partition}`,
-      settings,
-    };
-  }
-
   async #insert(req: InsertRequest, signal: AbortSignal): Promise<void> {
     const { metrics, config } = this.#d;
-    const plan = this.#insertPlan(req);
+    const plan = insertPlan(req, {
+      database: config.database,
+      group: config.group,
+      capabilities: this.#d.capabilities,
+      table: this.#d.tables?.byInsertTable(req.table),
+    });
     while (true) {
       const body = requestBody(req);
       const rows = req.parts.reduce((n, p) => n + p.lines.length, 0);
