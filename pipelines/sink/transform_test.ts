@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { commonColumns, distributedArgs } from "./any_table.ts";
+import { AnyTables, commonColumns, distributedArgs } from "./any_table.ts";
 import { buildRowConverter } from "./row.ts";
 import { compileSchema, parseRouteFile } from "./route_file.ts";
-import { shardOfPartition } from "./routes.ts";
+import { parseRoutes, shardOfPartition } from "./routes.ts";
 import { EVENT_TABLES } from "./tables.ts";
 import {
   type SinkMessage,
@@ -173,4 +173,105 @@ Deno.test("Distributed definitions and columns common to all shards", () => {
   assert.deepEqual(commonColumns([a, [{ name: "y", type: "UInt8" }, a[0]]]), [
     a[0],
   ]);
+});
+
+/** A fake of the two ClickHouseService members AnyTables uses. */
+function fakeService(
+  shards: number,
+  answer: (shard: number, sql: string) => unknown[] | undefined,
+) {
+  return {
+    shardCount: shards,
+    queryOnce: (shard: number, sql: string) =>
+      Promise.resolve(answer(shard, sql)),
+  } as unknown as ConstructorParameters<typeof AnyTables>[0];
+}
+
+const quiet = {
+  debug() {},
+  info() {},
+  warn() {},
+  error() {},
+} as unknown as ConstructorParameters<typeof AnyTables>[1];
+
+Deno.test("any table: Distributed resolved to locals, ADD COLUMN picked up", async () => {
+  let cols = [{ name: "id", type: "UInt64", default_kind: "" }];
+  const svc = fakeService(2, (_s, sql) => {
+    if (sql.includes("engine_full")) {
+      return [{
+        engine: "Distributed",
+        engine_full: "Distributed(c, db, ev_local, rand())",
+      }];
+    }
+    if (sql.includes("system.clusters")) return [{ n: "2" }];
+    if (sql.includes("SELECT engine FROM")) {
+      return [{ engine: "ReplicatedMergeTree" }];
+    }
+    if (sql.includes("system.columns")) {
+      assert.match(sql, /table = 'ev_local'/);
+      return cols;
+    }
+    throw new Error(sql);
+  });
+  const tables = new AnyTables(svc, quiet);
+  const routes = parseRoutes(["app.*=db.ev"], "events");
+  await tables.resolveAll(routes, new Map());
+  const t = tables.get({ kind: "table", database: "db", table: "ev" })!;
+  assert.equal(t.insertTable, "db.ev_local");
+  assert.equal(t.replicated, true);
+  assert.equal(tables.byInsertTable("db.ev_local"), t);
+  const before = t.converter;
+  await tables.refresh();
+  assert.equal(t.converter, before, "unchanged table keeps its converter");
+  cols = [...cols, { name: "extra", type: "String", default_kind: "" }];
+  await tables.refresh();
+  assert.notEqual(t.converter, before);
+  const r = t.converter.convert({ id: 1, extra: "x" }, {
+    topic: "app.x",
+    partition: 0,
+    offset: 0,
+    key: null,
+    timestampMs: 0,
+  }, 0);
+  assert.deepEqual(r, { ok: true, line: '{"id":1,"extra":"x"}', unknown: 0 });
+});
+
+Deno.test("any table: missing table, shard mismatch → errors naming the route", async () => {
+  const missing = new AnyTables(fakeService(1, () => []), quiet);
+  await assert.rejects(
+    () => missing.resolveAll(parseRoutes(["t=db.nope"], "events"), new Map()),
+    /route t=db\.nope: table db\.nope does not exist/,
+  );
+  const svc = fakeService(
+    2,
+    (_s, sql) =>
+      sql.includes("engine_full")
+        ? [{ engine: "Distributed", engine_full: "Distributed(c, db, l)" }]
+        : [{ n: "3" }],
+  );
+  await assert.rejects(
+    () =>
+      new AnyTables(svc, quiet).resolveAll(
+        parseRoutes(["t=db.d"], "events"),
+        new Map(),
+      ),
+    /route t=db\.d: Distributed cluster c has 3 shard\(s\), --clickhouse-shards lists 2/,
+  );
+  const partial = fakeService(
+    2,
+    (s, sql) =>
+      sql.includes("engine_full")
+        ? [{ engine: "MergeTree", engine_full: "MergeTree ORDER BY x" }]
+        : sql.includes("system.columns")
+        ? (s === 0 ? [{ name: "x", type: "UInt8" }] : [])
+        : [{ engine: "MergeTree" }],
+  );
+  await assert.rejects(
+    () =>
+      new AnyTables(partial, quiet).resolveAll(
+        parseRoutes(["t=db.p"], "events"),
+        new Map(),
+      ),
+    /route t=db\.p: table db\.p does not exist on shard 2/,
+  );
 });
