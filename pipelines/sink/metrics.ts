@@ -21,6 +21,7 @@ export interface SinkMetrics {
   lag: prom.Gauge<"topic" | "partition">;
   paused: prom.Gauge;
   bufferedRows: prom.Gauge;
+  unknownFields: prom.Counter<"table">;
   flushes: prom.Counter;
   lastInsertTime: prom.Gauge<"table" | "shard">;
 }
@@ -108,6 +109,13 @@ export function createSinkMetrics(registry: prom.Registry): SinkMetrics {
     bufferedRows: new prom.Gauge({
       name: "sink_buffered_rows",
       help: "Rows buffered and not yet acknowledged",
+      registers,
+    }),
+    unknownFields: new prom.Counter({
+      name: "sink_unknown_fields_total",
+      help:
+        "Message fields ignored because the target table has no such column",
+      labelNames: ["table"],
       registers,
     }),
     flushes: new prom.Counter({
