@@ -206,12 +206,16 @@ await runPipeline(
       }
       shutdown.add("http server", () => server.shutdown());
     }
-    setHealth(() => ({
-      ok: !stop.signal.aborted && sink.lastError === undefined,
-      batches_acked: sink.batchesAcked,
-      buffer_depth_bytes: buffer?.depthBytes ?? 0,
-      last_error: sink.lastError,
-    }));
+    setHealth(() => {
+      const buf = buffer?.health() ?? { ok: true };
+      return {
+        ok: !stop.signal.aborted && sink.lastError === undefined && buf.ok,
+        batches_acked: sink.batchesAcked,
+        buffer_depth_bytes: buffer?.depthBytes ?? 0,
+        buffer_error: buf.error,
+        last_error: sink.lastError,
+      };
+    });
     log.info("shipping", {
       files: cfg.files.map((f) => `${f.pattern} (${f.format})`),
       http: cfg.httpPort > 0 ? `${cfg.httpHost}:${cfg.httpPort}` : "off",
