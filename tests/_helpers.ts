@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { ignoreAllTests, integrationBlocker } from "./_gate.ts";
 import { DEFAULT_ENDPOINTS } from "../pipelines/runtime/endpoints.ts";
 import {
   createKafka,
@@ -18,6 +19,16 @@ import { taskArgv as taskArgvAt } from "../tasks/flow/supervisor.ts";
 
 /** Repository root (tests run from anywhere). */
 export const ROOT = new URL("../", import.meta.url).pathname;
+
+// Every file that imports these helpers talks to the cluster: without the
+// cluster or the permissions of `deno task test`, its tests are ignored with
+// one line saying why (a plain `deno test` still passes on a fresh clone).
+const blocker = await integrationBlocker();
+/** Whether this run may use the cluster (else every test here is ignored). */
+export const CLUSTER_READY: boolean = blocker === undefined;
+if (blocker) {
+  ignoreAllTests(blocker, new URL(Deno.mainModule).pathname.replace(ROOT, ""));
+}
 
 /** Polls `fn` until it returns a truthy value or the deadline passes. */
 export async function pollUntil<T>(

@@ -20,6 +20,7 @@ import {
 } from "../tasks/cluster/alertmanager.ts";
 import { promqlMetricNames } from "../dashboards/src/inspect.ts";
 import {
+  CLUSTER_READY,
   pollUntil,
   ROOT,
   startTask,
@@ -93,8 +94,10 @@ function parseRules(yaml: string): Array<{ alert: string; expr: string }> {
   return out;
 }
 
-const ruleFiles = await files(ALERTS_DIR, ".yml");
-const testFiles = await files(`${ALERTS_DIR}/tests`, "_test.yml");
+const ruleFiles = CLUSTER_READY ? await files(ALERTS_DIR, ".yml") : [];
+const testFiles = CLUSTER_READY
+  ? await files(`${ALERTS_DIR}/tests`, "_test.yml")
+  : [];
 const rules = (await Promise.all(ruleFiles.map((f) => Deno.readTextFile(f))))
   .flatMap(parseRules);
 const alertNames = [...new Set(rules.map((r) => r.alert))];

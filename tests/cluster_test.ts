@@ -4,6 +4,7 @@
  * cluster is left healthy.
  */
 
+import "./_helpers.ts"; // the cluster gate, loaded before the client libraries
 import assert from "node:assert/strict";
 import process from "node:process";
 import { Kafka, logLevel } from "kafkajs";

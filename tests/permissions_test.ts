@@ -4,10 +4,12 @@
  * what lies outside it.
  */
 import assert from "node:assert/strict";
-import { ROOT, taskArgv } from "./_helpers.ts";
+import { CLUSTER_READY, ROOT, taskArgv } from "./_helpers.ts";
 
 const PIPELINE_TASKS = ["generate", "ship", "sink", "cdc"];
-const config = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`));
+const config = CLUSTER_READY
+  ? JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`))
+  : { tasks: {} };
 
 function permissionFlags(argv: string[]): string[] {
   return argv.filter((a) => /^(-A|--allow-|-[A-Z]|--deny-|-P)/.test(a));
@@ -83,3 +85,58 @@ for (const name of PIPELINE_TASKS) {
     }
   });
 }
+
+Deno.test("the `deno test -P` permission set is scoped: loopback, .data/.cluster writes, no ffi/sys/all", () => {
+  const sets = config.permissions as Record<string, Record<string, unknown>>;
+  assert.ok(sets?.default, "deno.json has no default permission set");
+  for (const [name, set] of Object.entries(sets)) {
+    for (const [kind, value] of Object.entries(set)) {
+      assert.ok(
+        Array.isArray(value) && value.length > 0,
+        `set ${name}: ${kind} must be a scoped list, not ${
+          JSON.stringify(value)
+        }`,
+      );
+      assert.ok(
+        !["ffi", "sys", "all", "import"].includes(kind),
+        `${name}: ${kind}`,
+      );
+    }
+    for (const host of (set.net as string[] | undefined) ?? []) {
+      assert.match(
+        host,
+        /^(127\.0\.0\.1|localhost)(:\d+)?$/,
+        `${name}: net ${host}`,
+      );
+    }
+    for (const path of (set.write as string[] | undefined) ?? []) {
+      assert.match(path, /^\.(data|cluster)(\/|$)/, `${name}: write ${path}`);
+    }
+  }
+});
+
+Deno.test("a process under the `-P` permission set is denied the rest", async () => {
+  const out = await new Deno.Command("deno", {
+    args: ["run", "-P", "tests/fixtures/escape_probe.ts"],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const results = JSON.parse(new TextDecoder().decode(out.stdout).trim());
+  // The test set reads the repository and reaches the loopback cluster;
+  // everything else stays closed.
+  assert.equal(results["read deno.json"], "allowed");
+  for (
+    const what of [
+      "read /etc/hostname",
+      "write /tmp",
+      "env HOME",
+      "run sh",
+      "ffi",
+    ]
+  ) {
+    assert.equal(results[what], "denied", `-P: ${what} was ${results[what]}`);
+  }
+});

@@ -505,3 +505,88 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "ship --once: a last line without a newline reaches Kafka and the task exits 0",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const topic = await freshTopic("shipper-once-tail");
+    const dlq = await freshTopic("shipper-once-tail-dlq");
+    const dir = await tempDataDir("shipper-once-tail");
+    // Three whole lines, then one without its "\n" (a writer that never
+    // ended its last line).
+    const text = lines("t", 0, 3) + lines("t", 3, 1).trimEnd();
+    await Deno.writeTextFile(`${dir}/a.ndjson`, text);
+    const p = ship([
+      "--once",
+      "--path",
+      `${rel(dir)}/*.ndjson`,
+      "--topic",
+      topic,
+      "--dlq-topic",
+      dlq,
+      "--state-dir",
+      stateDir("once-tail"),
+    ]);
+    // Before the fix the task waited forever for the newline.
+    const killer = setTimeout(() => p.kill("SIGKILL"), 45_000);
+    const r = await p.wait();
+    clearTimeout(killer);
+    assert.equal(r.code, 0, `exit code; stderr: ${r.stderr.slice(-3000)}`);
+    const ids = await idsIn(topic);
+    assert.deepEqual([...ids.keys()].sort(), ["t-0", "t-1", "t-2", "t-3"]);
+    for (const [id, n] of ids) assert.equal(n, 1, `${id} exactly once`);
+    assert.equal(await topicMessageCount(dlq), 0);
+    assert.match(r.stderr, /"msg":"all files shipped"/);
+  },
+});
+
+Deno.test({
+  name:
+    "ship: a rotated file's last line without a newline is shipped after --rotate-wait",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const topic = await freshTopic("shipper-rot-tail");
+    const dlq = await freshTopic("shipper-rot-tail-dlq");
+    const dir = await tempDataDir("shipper-rot-tail");
+    const app = `${dir}/app.ndjson`;
+    await Deno.writeTextFile(app, lines("u", 0, 2));
+    const p = ship([
+      "--path",
+      `${rel(dir)}/*.ndjson`,
+      "--topic",
+      topic,
+      "--dlq-topic",
+      dlq,
+      "--state-dir",
+      stateDir("rot-tail"),
+      "--http-port",
+      "0",
+      "--rotate-wait",
+      "1s",
+    ]);
+    try {
+      await pollUntil(async () => await topicMessageCount(topic) >= 2, {
+        timeoutMs: 30_000,
+        what: "the first two lines",
+      });
+      // The writer's last line never gets its newline; then the file is
+      // rotated away: nothing more will come, so it is shipped as it is.
+      await append(app, lines("u", 2, 1).trimEnd());
+      await Deno.rename(app, `${dir}/app.old`);
+      await pollUntil(async () => await topicMessageCount(topic) >= 3, {
+        timeoutMs: 30_000,
+        what: "the unterminated last line of the rotated file",
+      });
+      assert.equal(await stop(p), 0);
+      const ids = await idsIn(topic);
+      assert.deepEqual([...ids.keys()].sort(), ["u-0", "u-1", "u-2"]);
+      for (const [id, n] of ids) assert.equal(n, 1, `${id} exactly once`);
+    } finally {
+      p.kill("SIGKILL");
+    }
+  },
+});

@@ -9,6 +9,7 @@ import {
   validateDashboard,
   variableReferences,
 } from "./inspect.ts";
+import { needsPermissions } from "../../tests/_gate.ts";
 import { layout, panel, renderDashboard } from "./grafana.ts";
 
 const DS = [
@@ -108,19 +109,23 @@ Deno.test("metric names and tables are extracted from queries", () => {
   );
 });
 
-Deno.test("provisioned datasources are parsed from the YAML", () => {
-  const yaml = Deno.readTextFileSync(
-    new URL(
-      "../grafana/provisioning/datasources/datasources.yml",
-      import.meta.url,
-    ),
-  );
-  const ds = parseProvisionedDatasources(yaml);
-  assert.deepEqual(ds.map((d) => [d.uid, d.type]), [
-    ["prometheus", "prometheus"],
-    ["clickhouse", "grafana-clickhouse-datasource"],
-  ]);
-});
+Deno.test(
+  "provisioned datasources are parsed from the YAML",
+  needsPermissions({ name: "read", path: "dashboards" }),
+  () => {
+    const yaml = Deno.readTextFileSync(
+      new URL(
+        "../grafana/provisioning/datasources/datasources.yml",
+        import.meta.url,
+      ),
+    );
+    const ds = parseProvisionedDatasources(yaml);
+    assert.deepEqual(ds.map((d) => [d.uid, d.type]), [
+      ["prometheus", "prometheus"],
+      ["clickhouse", "grafana-clickhouse-datasource"],
+    ]);
+  },
+);
 
 Deno.test("layout never overlaps and wraps at 24 columns", () => {
   const items = [

@@ -396,6 +396,16 @@ export function explainPgError(
         `cannot create replication slot: ${msg}`,
         "drop unused slots (SELECT pg_drop_replication_slot(name) FROM pg_replication_slots WHERE NOT active) or raise max_replication_slots",
       );
+    case "42704":
+      // Publication dropped (or never visible to the slot): no reconnect
+      // can fix that, and retrying forever would hide it.
+      if (/publication/.test(msg)) {
+        return new PipelineError(
+          msg,
+          "create the publication (the relay does so for --tables at start) or fix --publication",
+        );
+      }
+      break;
     case "55000":
       if (/wal_level/.test(msg)) {
         return new PipelineError(

@@ -101,9 +101,34 @@ export const CDC_SPEC = {
       default: 50000,
       min: 1,
     },
+    "max-pending-bytes": {
+      type: "string",
+      description:
+        "Most unacknowledged record bytes in memory (backpressure bound, with --max-pending-records)",
+      default: "64MiB",
+    },
+    "max-record-bytes": {
+      type: "string",
+      description:
+        "Largest record (key + value, UTF-8) sent as is; larger ones go to --dlq-topic. Keep it under the broker's message.max.bytes",
+      default: "1000000",
+    },
+    "dlq-topic": {
+      type: "string",
+      description:
+        "Dead-letter topic for records too large for Kafka ('' = stop with an error naming topic and key)",
+      default: "dlq.cdc",
+    },
+    "state-table": {
+      type: "string",
+      description:
+        "PostgreSQL table (schema.table, created if missing) recording each slot's snapshot state",
+      default: "public.deno_cdc_snapshots",
+    },
     "state-dir": {
       type: "string",
-      description: "Where snapshot completion is recorded per slot",
+      description:
+        "Older per-slot snapshot files, read once to migrate into --state-table",
       default: ".data/cdc",
     },
   },
@@ -129,6 +154,10 @@ export interface CdcConfig {
   snapshotFetchSize: number;
   maxBatchRecords: number;
   maxPendingRecords: number;
+  maxPendingBytes: number;
+  maxRecordBytes: number;
+  dlqTopic: string;
+  stateTable: string;
   stateDir: string;
 }
 
@@ -147,11 +176,20 @@ export function toConfig(o: CdcOptions): CdcConfig {
     );
   }
   if (o.tables.length === 0) throw new UsageError("--tables is empty");
+  if (
+    !/^([A-Za-z_][A-Za-z0-9_$]*\.)?[A-Za-z_][A-Za-z0-9_$]*$/.test(
+      o["state-table"],
+    )
+  ) {
+    throw new UsageError(
+      `--state-table must be [schema.]table, got "${o["state-table"]}"`,
+    );
+  }
   const tables = o.tables.map((t) => splitTableName(t).join("."));
   return {
     postgresUrl: o["postgres-url"],
     // The shared option is typed generically (OptionSpec); it is a list.
-    brokers: o.brokers as unknown as string[],
+    brokers: o.brokers,
     slot: o.slot,
     publication: o.publication,
     tables,
@@ -165,6 +203,16 @@ export function toConfig(o: CdcOptions): CdcConfig {
     snapshotFetchSize: o["snapshot-fetch-size"],
     maxBatchRecords: o["max-batch-records"],
     maxPendingRecords: o["max-pending-records"],
+    maxPendingBytes: positiveBytes(o["max-pending-bytes"], "max-pending-bytes"),
+    maxRecordBytes: positiveBytes(o["max-record-bytes"], "max-record-bytes"),
+    dlqTopic: o["dlq-topic"],
+    stateTable: o["state-table"],
     stateDir: o["state-dir"],
   };
+}
+
+function positiveBytes(text: string, flag: string): number {
+  const n = parseBytes(text);
+  if (n < 1024) throw new UsageError(`--${flag} must be at least 1KiB`);
+  return n;
 }

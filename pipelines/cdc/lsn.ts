@@ -33,7 +33,14 @@ export function exactInteger(n: bigint): number | unknown {
   return Number.isSafeInteger(asNumber) ? asNumber : rawJson(n.toString());
 }
 
-/** `JSON.rawJSON` (V8 ≥ 11.4), typed locally because lib.d.ts lacks it. */
+declare global {
+  interface JSON {
+    /** `JSON.rawJSON` (V8 ≥ 11.4); lib.d.ts lacks it. */
+    rawJSON(text: string): unknown;
+  }
+}
+
+/** `JSON.rawJSON`: `text` serialised verbatim by `JSON.stringify`. */
 export function rawJson(text: string): unknown {
-  return (JSON as unknown as { rawJSON(t: string): unknown }).rawJSON(text);
+  return JSON.rawJSON(text);
 }

@@ -13,7 +13,8 @@ import { runPipeline } from "../runtime/mod.ts";
 import { describeTables, ensurePublication } from "./catalog.ts";
 import { CDC_SPEC, toConfig } from "./config.ts";
 import { CdcMetrics } from "./metrics.ts";
-import { openCatalog, openSink, prepareSlot, streamChanges } from "./relay.ts";
+import { openSink } from "./open_sink.ts";
+import { openCatalog, prepareSlot, streamChanges } from "./relay.ts";
 
 await runPipeline(
   CDC_SPEC,

@@ -35,6 +35,7 @@ export class CdcMetrics {
   readonly confirmedLsn: prom.Gauge;
   readonly recordsProduced: prom.Counter;
   readonly heartbeats: prom.Counter;
+  readonly deadLetters: prom.Counter;
 
   /** Registers every metric on `registry` for server (topic prefix) `name`. */
   constructor(registry: prom.Registry, readonly serverName: string) {
@@ -177,6 +178,13 @@ export class CdcMetrics {
     this.heartbeats = new prom.Counter({
       name: "cdc_heartbeats_total",
       help: "Heartbeat messages written to the WAL",
+      registers,
+    });
+    this.deadLetters = new prom.Counter({
+      name: "cdc_dead_letters_total",
+      help:
+        "Records too large for Kafka, sent to the dead-letter topic instead (by source topic)",
+      labelNames: ["topic"],
       registers,
     });
     this.connected.set(labels.streaming, 0);

@@ -6,10 +6,10 @@
  * @module
  */
 import { PipelineError } from "../runtime/app.ts";
-import { createKafka, Partitioners, prepareTopics } from "../runtime/kafka.ts";
 import type { Logger } from "../runtime/log.ts";
 import { pg, redactUrl } from "../runtime/postgres.ts";
-import { backoffMs, sleep } from "../runtime/shutdown.ts";
+import { SERVICE_RETRY } from "../runtime/retry.ts";
+import { sleep } from "../runtime/shutdown.ts";
 import {
   buildMeta,
   checkServer,
@@ -18,6 +18,7 @@ import {
   explainPgError,
   lookupTypes,
   primaryKey,
+  quoteIdent,
   type ServerInfo,
   serverInfo,
   slotInfo,
@@ -30,12 +31,14 @@ import { formatLsn, type Lsn } from "./lsn.ts";
 import type { CdcMetrics } from "./metrics.ts";
 import { parseFrame } from "./pgoutput.ts";
 import { ReplicationConnection } from "./replication.ts";
-import { KafkaSink } from "./sink.ts";
+import type { KafkaSink } from "./sink.ts";
 import { markSnapshotCompleted, runSnapshot } from "./snapshot.ts";
 import {
-  clearSnapshotState,
-  readSnapshotState,
-  writeSnapshotState,
+  decideStart,
+  ensureStateTable,
+  legacyFileCompleted,
+  readSlotState,
+  writeSlotState,
 } from "./state.ts";
 import { ChangeHandler, HEARTBEAT_PREFIX } from "./stream.ts";
 
@@ -113,63 +116,6 @@ export async function openCatalog(cfg: CdcConfig): Promise<Catalog> {
   }
 }
 
-/**
- * Connects the producer; makes sure every table's topic exists (creating
- * missing ones when allowed — broker auto-creation is off by design).
- */
-export async function openSink(
-  cfg: CdcConfig,
-  tables: TableMeta[],
-  metrics: CdcMetrics,
-  log: Logger,
-): Promise<{ sink: KafkaSink; close: () => Promise<void> }> {
-  const kafka = createKafka({
-    brokers: cfg.brokers,
-    clientId: `${APP_NAME}-${cfg.topicPrefix}`,
-    log,
-  });
-  await prepareTopics(kafka, [...new Set(tables.map((t) => t.topic))], {
-    create: cfg.createTopics,
-    brokers: cfg.brokers,
-    log,
-    missingHint:
-      "create them (3 partitions, RF 3) or run with --create-topics true",
-  });
-  const producer = kafka.producer({
-    createPartitioner: Partitioners.DefaultPartitioner,
-    allowAutoTopicCreation: false,
-    maxInFlightRequests: 1,
-  });
-  await producer.connect();
-  const sink = new KafkaSink(
-    producer,
-    {
-      maxBatchRecords: cfg.maxBatchRecords,
-      maxBatchBytes: 768 * 1024,
-      maxPending: cfg.maxPendingRecords,
-    },
-    log.child({ stage: "kafka" }),
-    0n,
-  );
-  sink.onAck((batch) => {
-    const now = Date.now();
-    metrics.recordsProduced.inc(batch.length);
-    for (const r of batch) {
-      if (r.commitTimeMs !== undefined) {
-        metrics.endToEndLag.observe(Math.max(0, now - r.commitTimeMs) / 1000);
-      }
-    }
-  });
-  sink.start();
-  return {
-    sink,
-    close: async () => {
-      await sink.close();
-      await producer.disconnect();
-    },
-  };
-}
-
 /** Where streaming starts, and the replication connection to use. */
 export interface StartPoint {
   repl: ReplicationConnection;
@@ -190,9 +136,10 @@ async function openReplication(cfg: CdcConfig): Promise<ReplicationConnection> {
 }
 
 /**
- * Resumes from an existing slot whose snapshot completed; otherwise (new
- * slot, or one left by a run that died mid-snapshot) creates the slot with an
- * exported snapshot, snapshots the tables under it while the replication
+ * Resumes from an existing slot whose snapshot completed (state.ts decides,
+ * and refuses an ambiguous slot); otherwise (new slot, or one this relay
+ * created and that died mid-snapshot) creates the slot with an exported
+ * snapshot, snapshots the tables under it while the replication
  * connection stays idle, waits for Kafka to ack every row and records the
  * completion. Streaming then starts at the consistent point: no gap, no double.
  */
@@ -218,11 +165,31 @@ export async function prepareSlot(args: {
       existing = await slotInfo(catalog.client, cfg.slot);
     }
     if (existing) checkSlot(cfg.slot, existing, catalog.server.db);
-    const state = await readSnapshotState(cfg.stateDir, cfg.slot);
-    const snapshotDone = state !== undefined &&
-      state.systemId === ident.systemId && state.db === catalog.server.db;
-    if (existing && (cfg.snapshotMode === "never" || snapshotDone)) {
+    const where = { systemId: ident.systemId, db: catalog.server.db };
+    await ensureStateTable(catalog.client, cfg.stateTable);
+    const decision = decideStart({
+      slot: cfg.slot,
+      slotExists: existing !== undefined,
+      mode: cfg.snapshotMode,
+      row: await readSlotState(catalog.client, cfg.stateTable, cfg.slot),
+      legacyFileCompleted: existing !== undefined &&
+        await legacyFileCompleted(
+          cfg.stateDir,
+          cfg.slot,
+          where.systemId,
+          where.db,
+        ),
+      ...where,
+      table: cfg.stateTable,
+    });
+    if (existing && decision.action === "resume") {
       const startLsn = existing.confirmedFlush ?? 0n;
+      if (decision.record) {
+        await writeSlotState(catalog.client, cfg.stateTable, cfg.slot, {
+          status: "completed",
+          ...where,
+        });
+      }
       if (cfg.snapshotMode === "initial") markSnapshotCompleted(metrics);
       log.info("resuming from existing slot", {
         slot: cfg.slot,
@@ -233,22 +200,31 @@ export async function prepareSlot(args: {
     }
     if (existing) {
       log.warn(
-        "slot exists but its snapshot never completed; dropping it and snapshotting again",
+        "slot exists and its snapshot (recorded as started by this relay) never completed; dropping it and snapshotting again",
         { slot: cfg.slot },
       );
       await dropSlot(catalog.client, cfg.slot);
     }
-    await clearSnapshotState(cfg.stateDir, cfg.slot);
-    const created = await repl.createSlot(
-      cfg.slot,
-      cfg.snapshotMode === "initial",
-    );
+    const snapshot = cfg.snapshotMode === "initial";
+    const mark = (status: "snapshotting" | "completed", point?: Lsn) =>
+      writeSlotState(catalog.client, cfg.stateTable, cfg.slot, {
+        status,
+        ...where,
+        consistentPoint: point === undefined ? undefined : formatLsn(point),
+      });
+    // Recorded before the slot exists: a slot without a row is never ours.
+    await mark(snapshot ? "snapshotting" : "completed");
+    const created = await repl.createSlot(cfg.slot, snapshot);
     log.info("slot created", {
       slot: cfg.slot,
       consistent_point: formatLsn(created.consistentPoint),
       snapshot: created.snapshotName,
     });
-    if (cfg.snapshotMode === "initial" && created.snapshotName) {
+    await mark(
+      snapshot ? "snapshotting" : "completed",
+      created.consistentPoint,
+    );
+    if (snapshot && created.snapshotName) {
       const snapClient = await connectPg(cfg, "snapshot");
       try {
         const rows = await runSnapshot({
@@ -264,13 +240,7 @@ export async function prepareSlot(args: {
           fetchSize: cfg.snapshotFetchSize,
         });
         await sink.drain();
-        await writeSnapshotState(cfg.stateDir, {
-          slot: cfg.slot,
-          systemId: ident.systemId,
-          db: catalog.server.db,
-          consistentPoint: formatLsn(created.consistentPoint),
-          completedAt: new Date().toISOString(),
-        });
+        await mark("completed");
         markSnapshotCompleted(metrics);
         log.info("snapshot completed", { rows });
       } finally {
@@ -325,9 +295,14 @@ export function relationDescriber(
   };
 }
 
-/** Frames buffered between the socket and the decoder before pausing reads. */
+/**
+ * Frames (and their bytes: one frame holds a whole row) buffered between the
+ * socket and the decoder before pausing reads, and where reads resume.
+ */
 const QUEUE_HIGH = 512;
 const QUEUE_LOW = 64;
+const QUEUE_HIGH_BYTES = 16 * 1024 * 1024;
+const QUEUE_LOW_BYTES = 4 * 1024 * 1024;
 
 /**
  * Streams from the slot until shutdown: decode → records → Kafka, confirm
@@ -431,7 +406,9 @@ export async function streamChanges(args: {
 
   const pluginOptions: Record<string, string> = {
     proto_version: "1",
-    publication_names: cfg.publication,
+    // An identifier list: unquoted, the server would down-case a mixed-case
+    // name that CREATE PUBLICATION (quoted) kept as written.
+    publication_names: quoteIdent(cfg.publication),
   };
   if (catalog.server.versionNum >= 140000) pluginOptions.messages = "true";
 
@@ -448,7 +425,7 @@ export async function streamChanges(args: {
           if (explained instanceof PipelineError && attempt > 5) {
             throw explained;
           }
-          const wait = backoffMs(attempt++, 500, 10_000);
+          const wait = SERVICE_RETRY.delayMs(attempt++);
           log.error("replication connection failed, retrying", {
             err,
             retry_in_ms: wait,
@@ -459,6 +436,7 @@ export async function streamChanges(args: {
       }
       const conn: ReplicationConnection = repl;
       const queue: Uint8Array[] = [];
+      let queueBytes = 0;
       let paused = false;
       let wake: (() => void) | undefined;
       let ended = false;
@@ -466,7 +444,11 @@ export async function streamChanges(args: {
       const done = conn.start(cfg.slot, from, pluginOptions, (chunk) => {
         // pg reuses its read buffer: copy before queueing.
         queue.push(new Uint8Array(chunk));
-        if (!paused && queue.length >= QUEUE_HIGH) {
+        queueBytes += chunk.byteLength;
+        if (
+          !paused &&
+          (queue.length >= QUEUE_HIGH || queueBytes >= QUEUE_HIGH_BYTES)
+        ) {
           paused = true;
           conn.pause();
         }
@@ -495,13 +477,17 @@ export async function streamChanges(args: {
             wake = undefined;
             continue;
           }
-          const frame = parseFrame(queue.shift()!);
+          const raw = queue.shift()!;
+          queueBytes -= raw.byteLength;
+          const frame = parseFrame(raw);
           if (frame.kind === "xlogdata") lastData = Date.now();
           await handler.handle(frame);
           if (frame.kind === "keepalive" && frame.replyRequested) {
             sendStatus(true);
           }
-          if (paused && queue.length <= QUEUE_LOW) {
+          if (
+            paused && queue.length <= QUEUE_LOW && queueBytes <= QUEUE_LOW_BYTES
+          ) {
             paused = false;
             conn.resume();
           }
@@ -509,7 +495,8 @@ export async function streamChanges(args: {
       })();
       let failure: unknown;
       try {
-        await Promise.all([done, process]);
+        // A producer that stopped for good (see sink.ts) ends streaming too.
+        await Promise.race([Promise.all([done, process]), sink.failed]);
         attempt = 0;
       } catch (err) {
         failure = err;
@@ -523,7 +510,7 @@ export async function streamChanges(args: {
       await catalog.ensureAlive().catch(() => {});
       const explained = explainPgError(failure, cfg.postgresUrl, cfg.slot);
       if (explained instanceof PipelineError) throw explained;
-      const wait = backoffMs(attempt++, 500, 10_000);
+      const wait = SERVICE_RETRY.delayMs(attempt++);
       log.error(
         "replication stream ended, reconnecting from the confirmed LSN",
         {

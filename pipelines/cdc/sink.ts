@@ -5,15 +5,24 @@
  * so records of one key (same partition) can never overtake each other, even
  * on retries; while a batch is in flight the next one accumulates, which gives
  * large batches under load and no added latency when idle. `push` waits when
- * `maxPending` records are unacknowledged (backpressure up to the WAL reader).
- * Failed sends are retried with backoff forever: the WAL position is only
- * confirmed after acks, so nothing is lost while Kafka is away.
+ * `maxPending` records or `maxPendingBytes` bytes are unacknowledged
+ * (backpressure up to the WAL reader). Sizes are UTF-8 bytes, as the broker
+ * counts them. Failed sends are retried with backoff forever: the WAL
+ * position is only confirmed after acks, so nothing is lost while Kafka is
+ * away — except a failure no retry can fix: a record larger than the broker
+ * accepts (over `maxRecordBytes`, or refused as too large) takes its place in
+ * the stream as a dead letter (key, reason, truncated value, size), or, with
+ * no dead-letter topic, stops the relay with an error naming topic and key.
  *
  * @module
  */
+import { Buffer } from "node:buffer";
+import { PipelineError } from "../runtime/app.ts";
 import type { Logger } from "../runtime/log.ts";
 import type { Producer } from "../runtime/kafka.ts";
-import { backoffMs, sleep } from "../runtime/shutdown.ts";
+import { sendAcked } from "../runtime/producer.ts";
+import { SERVICE_RETRY } from "../runtime/retry.ts";
+import { sleep } from "../runtime/shutdown.ts";
 import type { OutRecord } from "./envelope.ts";
 import type { Lsn } from "./lsn.ts";
 import { AckTracker } from "./tracker.ts";
@@ -26,6 +35,41 @@ export interface SinkOptions {
   maxBatchBytes: number;
   /** Most unacknowledged records before `push` waits. */
   maxPending: number;
+  /** Most unacknowledged bytes (keys + values) before `push` waits. */
+  maxPendingBytes: number;
+  /** Largest record (key + value bytes) sent as is; see the module docs. */
+  maxRecordBytes: number;
+  /** Where records too large for the broker go ('' = stop with an error). */
+  dlqTopic: string;
+  /** Called for each record that became a dead letter (metrics). */
+  onDeadLetter?: (topic: string) => void;
+}
+
+/** How much of an over-size value a dead letter keeps (characters). */
+export const DEAD_LETTER_SAMPLE_CHARS = 16 * 1024;
+
+/** Bytes a record takes in a request: UTF-8 key + value, plus framing. */
+export function recordBytes(r: OutRecord): number {
+  return (r.key === null ? 0 : Buffer.byteLength(r.key)) +
+    (r.value === null ? 0 : Buffer.byteLength(r.value)) + 64;
+}
+
+/** Whether Kafka refused a request because a record or batch was too large. */
+export function isTooLarge(err: unknown): boolean {
+  for (
+    let e = err as Record<string, unknown> | undefined, i = 0;
+    e && i < 5;
+    i++
+  ) {
+    if (e.type === "MESSAGE_TOO_LARGE" || e.type === "RECORD_LIST_TOO_LARGE") {
+      return true;
+    }
+    if (/larger than the max message size/i.test(String(e.message ?? ""))) {
+      return true;
+    }
+    e = (e.cause ?? e.originalError) as Record<string, unknown> | undefined;
+  }
+  return false;
 }
 
 /** Called after each acknowledged batch. */
@@ -35,6 +79,10 @@ export type AckListener = (records: OutRecord[], confirmed: Lsn) => void;
 export class KafkaSink {
   readonly tracker: AckTracker;
   #queue: OutRecord[] = [];
+  /** UTF-8 sizes of `#queue`'s records, same order. */
+  #sizes: number[] = [];
+  /** Bytes pushed but not yet acknowledged (queued + in flight). */
+  #pendingBytes = 0;
   #wakeSender: (() => void) | undefined;
   #spaceWaiters: Array<() => void> = [];
   #drainWaiters: Array<() => void> = [];
@@ -42,6 +90,9 @@ export class KafkaSink {
   #closing = false;
   #failures = 0;
   #listeners: AckListener[] = [];
+  #fatal: unknown;
+  #reject!: (err: unknown) => void;
+  readonly #failed = new Promise<never>((_, reject) => this.#reject = reject);
 
   /** Creates the sink; `startLsn` is where confirmation starts. */
   constructor(
@@ -51,6 +102,7 @@ export class KafkaSink {
     startLsn: Lsn,
   ) {
     this.tracker = new AckTracker(startLsn);
+    this.#failed.catch(() => {}); // observed through push/drain/failed
   }
 
   /** Registers a listener for acknowledged batches. */
@@ -73,14 +125,81 @@ export class KafkaSink {
     this.#loop ??= this.#run();
   }
 
-  /** Queues a record; waits while too many are unacknowledged. */
+  /** Unacknowledged bytes (keys + values, UTF-8). */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
+  }
+
+  /**
+   * Queues a record; waits while too many records or bytes are
+   * unacknowledged (a single record larger than the byte bound still goes,
+   * alone). An over-size record is queued as its dead letter.
+   */
   async push(record: OutRecord): Promise<void> {
-    while (this.tracker.pending >= this.opts.maxPending && !this.#closing) {
+    if (this.#fatal) throw this.#fatal;
+    let size = recordBytes(record);
+    if (size > this.opts.maxRecordBytes) {
+      record = this.#deadLetter(
+        record,
+        size,
+        `record of ${size} bytes exceeds --max-record-bytes ${this.opts.maxRecordBytes}`,
+      );
+      size = recordBytes(record);
+    }
+    while (
+      this.tracker.pending > 0 && !this.#closing &&
+      (this.tracker.pending >= this.opts.maxPending ||
+        this.#pendingBytes + size > this.opts.maxPendingBytes)
+    ) {
       await new Promise<void>((r) => this.#spaceWaiters.push(r));
+      if (this.#fatal) throw this.#fatal;
     }
     this.tracker.push();
     this.#queue.push(record);
+    this.#sizes.push(size);
+    this.#pendingBytes += size;
     this.#wakeSender?.();
+  }
+
+  /**
+   * The dead letter replacing `r` (same key, so it stays identifiable), or a
+   * {@link PipelineError} when there is no dead-letter topic.
+   */
+  #deadLetter(r: OutRecord, size: number, why: string): OutRecord {
+    const what = `the record for ${r.topic} key ${r.key ?? "(null)"}`;
+    if (!this.opts.dlqTopic) {
+      throw new PipelineError(
+        `${what} is too large for Kafka: ${why}`,
+        "raise the broker's message.max.bytes (and --max-record-bytes), or set --dlq-topic to dead-letter such records",
+      );
+    }
+    const value = r.value ?? "";
+    this.log.error(
+      "record too large for Kafka, sent to the dead-letter topic",
+      {
+        topic: r.topic,
+        key: r.key,
+        bytes: size,
+        dlq: this.opts.dlqTopic,
+        reason: why,
+      },
+    );
+    this.opts.onDeadLetter?.(r.topic);
+    return {
+      topic: this.opts.dlqTopic,
+      key: r.key,
+      value: JSON.stringify({
+        reason: `${what} is too large: ${why} (original truncated to ${
+          Math.min(value.length, DEAD_LETTER_SAMPLE_CHARS)
+        } characters)`,
+        source: `${r.topic}/${r.key ?? ""}`,
+        original: value.slice(0, DEAD_LETTER_SAMPLE_CHARS),
+        original_bytes: size,
+        pipeline: "cdc",
+        ts: new Date().toISOString(),
+      }),
+      commitTimeMs: r.commitTimeMs,
+    };
   }
 
   /** Marks a transaction end LSN (see {@link AckTracker.mark}). */
@@ -91,8 +210,14 @@ export class KafkaSink {
   /** Resolves when everything pushed so far is acknowledged. */
   async drain(): Promise<void> {
     while (this.tracker.pending > 0) {
+      if (this.#fatal) throw this.#fatal;
       await new Promise<void>((r) => this.#drainWaiters.push(r));
     }
+  }
+
+  /** Rejects once the sender stopped for good (see the module docs). */
+  get failed(): Promise<never> {
+    return this.#failed;
   }
 
   /** Sends what is queued, then stops the loop. */
@@ -104,6 +229,17 @@ export class KafkaSink {
   }
 
   async #run(): Promise<void> {
+    try {
+      await this.#sendLoop();
+    } catch (err) {
+      this.#fatal = err;
+      this.#reject(err);
+      for (const w of this.#spaceWaiters.splice(0)) w();
+      for (const w of this.#drainWaiters.splice(0)) w();
+    }
+  }
+
+  async #sendLoop(): Promise<void> {
     while (true) {
       if (this.#queue.length === 0) {
         if (this.#closing) return;
@@ -111,8 +247,9 @@ export class KafkaSink {
         this.#wakeSender = undefined;
         continue;
       }
-      const batch = this.#take();
-      await this.#sendWithRetry(batch);
+      const { batch, bytes } = this.#take();
+      await this.#sendSplitting(batch);
+      this.#pendingBytes -= bytes;
       this.tracker.ack(this.tracker.ackedSeq + batch.length);
       for (const fn of this.#listeners) fn(batch, this.tracker.confirmed);
       for (const w of this.#spaceWaiters.splice(0)) w();
@@ -122,19 +259,47 @@ export class KafkaSink {
     }
   }
 
-  #take(): OutRecord[] {
+  #take(): { batch: OutRecord[]; bytes: number } {
     let bytes = 0;
     let n = 0;
     while (n < this.#queue.length && n < this.opts.maxBatchRecords) {
-      const r = this.#queue[n];
-      const size = (r.key?.length ?? 0) + (r.value?.length ?? 0) + 64;
+      const size = this.#sizes[n];
       if (n > 0 && bytes + size > this.opts.maxBatchBytes) break;
       bytes += size;
       n++;
     }
-    return this.#queue.splice(0, n);
+    this.#sizes.splice(0, n);
+    return { batch: this.#queue.splice(0, n), bytes };
   }
 
+  /**
+   * Sends `batch` in order. Refused as too large (a topic's
+   * max.message.bytes below ours): halves it, in order, down to the single
+   * record, which becomes its dead letter.
+   */
+  async #sendSplitting(batch: OutRecord[]): Promise<void> {
+    try {
+      await this.#sendWithRetry(batch);
+    } catch (err) {
+      if (!isTooLarge(err)) throw err;
+      if (batch.length > 1) {
+        const half = Math.ceil(batch.length / 2);
+        await this.#sendSplitting(batch.slice(0, half));
+        await this.#sendSplitting(batch.slice(half));
+        return;
+      }
+      const r = batch[0];
+      if (r.topic === this.opts.dlqTopic) throw err; // cannot shrink further
+      const dl = this.#deadLetter(
+        r,
+        recordBytes(r),
+        "the broker refused it as too large (MESSAGE_TOO_LARGE)",
+      );
+      await this.#sendSplitting([dl]);
+    }
+  }
+
+  /** Sends `batch`, retrying forever except when it is too large. */
   async #sendWithRetry(batch: OutRecord[]): Promise<void> {
     const byTopic = new Map<
       string,
@@ -151,12 +316,13 @@ export class KafkaSink {
     }));
     for (let attempt = 0;; attempt++) {
       try {
-        await this.producer.sendBatch({ topicMessages, acks: -1 });
+        await sendAcked(this.producer, { topicMessages });
         this.#failures = 0;
         return;
       } catch (err) {
+        if (isTooLarge(err)) throw err;
         this.#failures++;
-        const wait = backoffMs(attempt, 500, 10_000);
+        const wait = SERVICE_RETRY.delayMs(attempt);
         this.log.error("kafka send failed, retrying (WAL not confirmed)", {
           err,
           attempt: attempt + 1,

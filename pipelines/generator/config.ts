@@ -368,7 +368,7 @@ export function toConfig(
     dir: o.dir ?? (kind === "cdc" ? ".data/cdc-events" : ".data/events"),
     maxFileBytes,
     maxFileAgeMs,
-    brokers: o.brokers as unknown as string[],
+    brokers: o.brokers,
     topic: o.topic,
     topicPrefix: o["topic-prefix"],
     createTopics: o["create-topics"],
@@ -383,6 +383,6 @@ export function toConfig(
     warnRates,
     attackRatio: o["attack-ratio"],
     progress: o.progress,
-    metricsPort: o["metrics-port"] as unknown as number,
+    metricsPort: o["metrics-port"],
   };
 }

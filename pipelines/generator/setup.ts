@@ -8,8 +8,8 @@
 import {
   createKafka,
   createPgClient,
+  createProducer,
   type Logger,
-  Partitioners,
   PipelineError,
   prepareTopics,
   redactUrl,
@@ -114,13 +114,8 @@ export async function openEventOutput(
     missingHint:
       "`deno task up` creates the standard topics; or pass --create-topics",
   });
-  const producer = kafka.producer({
-    createPartitioner: Partitioners.DefaultPartitioner,
-    // Idempotence makes broker-side retries duplicate-free: exact counts.
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-  });
+  // Idempotence makes broker-side retries duplicate-free: exact counts.
+  const producer = createProducer(kafka, { idempotent: true });
   try {
     await producer.connect();
   } catch (err) {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { PipelineError, runPipeline } from "./app.ts";
 import { prom } from "./metrics.ts";
+import { needsPermissions } from "../../tests/_gate.ts";
 
 const spec = {
   name: "unit-app",
@@ -60,31 +61,35 @@ Deno.test("PipelineError exits 1; main's code is returned", async () => {
   );
 });
 
-Deno.test("metrics and health are served while main runs", async () => {
-  const code = await runPipeline(
-    spec,
-    async ({ registry, metricsServer, setHealth }) => {
-      const c = new prom.Counter({
-        name: "unit_things_total",
-        help: "things",
-        registers: [registry],
-      });
-      c.inc(5);
-      const base = `http://127.0.0.1:${metricsServer!.port}`;
-      const text = await (await fetch(`${base}/metrics`)).text();
-      assert.match(text, /unit_things_total\{pipeline="unit-app"\} 5/);
-      setHealth(() => ({ ok: false, reason: "paused" }));
-      const h = await fetch(`${base}/health`);
-      assert.equal(h.status, 503);
-      assert.equal((await h.json()).reason, "paused");
-    },
-    {
-      args: [
-        "--metrics-port",
-        String(20000 + Math.floor(Math.random() * 9000)),
-      ],
-      exit: false,
-    },
-  );
-  assert.equal(code, 0);
-});
+Deno.test(
+  "metrics and health are served while main runs",
+  needsPermissions({ name: "net", host: "127.0.0.1" }),
+  async () => {
+    const code = await runPipeline(
+      spec,
+      async ({ registry, metricsServer, setHealth }) => {
+        const c = new prom.Counter({
+          name: "unit_things_total",
+          help: "things",
+          registers: [registry],
+        });
+        c.inc(5);
+        const base = `http://127.0.0.1:${metricsServer!.port}`;
+        const text = await (await fetch(`${base}/metrics`)).text();
+        assert.match(text, /unit_things_total\{pipeline="unit-app"\} 5/);
+        setHealth(() => ({ ok: false, reason: "paused" }));
+        const h = await fetch(`${base}/health`);
+        assert.equal(h.status, 503);
+        assert.equal((await h.json()).reason, "paused");
+      },
+      {
+        args: [
+          "--metrics-port",
+          String(20000 + Math.floor(Math.random() * 9000)),
+        ],
+        exit: false,
+      },
+    );
+    assert.equal(code, 0);
+  },
+);

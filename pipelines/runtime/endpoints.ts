@@ -37,42 +37,37 @@ export const DEFAULT_ENDPOINTS = {
 /** Metrics ports per pipeline (Prometheus scrapes these). */
 export const METRICS_PORTS = PIPELINE_METRICS_PORTS;
 
-/** `--brokers` / `KAFKA_BROKERS`. */
-export const brokersOption: OptionSpec = {
+/** `--brokers` / `KAFKA_BROKERS` (parsed as `string[]`). */
+export const brokersOption = {
   type: "list",
   description: "Kafka bootstrap brokers, host:port, comma separated",
   env: "KAFKA_BROKERS",
   default: [...DEFAULT_ENDPOINTS.kafkaBrokers],
-};
-
-/** `--clickhouse-url` / `CLICKHOUSE_URL`. */
-export const clickhouseUrlOption: OptionSpec = {
-  type: "string",
-  description: "ClickHouse HTTP URL for queries (the load balancer)",
-  env: "CLICKHOUSE_URL",
-  default: DEFAULT_ENDPOINTS.clickhouseUrl,
-};
+} satisfies OptionSpec;
 
 /** `--clickhouse-shards` / `CLICKHOUSE_SHARDS`. */
-export const clickhouseShardsOption: OptionSpec = {
+export const clickhouseShardsOption = {
   type: "list",
   description:
     "ClickHouse HTTP URLs per shard: shards separated by ',', replicas of a shard by '|'",
   env: "CLICKHOUSE_SHARDS",
   default: [...DEFAULT_ENDPOINTS.clickhouseShards],
-};
+} satisfies OptionSpec;
 
 /** `--postgres-url` / `POSTGRES_URL` (password from `PGPASSWORD`). */
-export const postgresUrlOption: OptionSpec = {
+export const postgresUrlOption = {
   type: "string",
   description:
     "PostgreSQL URL (put the password in PGPASSWORD, not in the URL)",
   env: "POSTGRES_URL",
   default: DEFAULT_ENDPOINTS.postgresUrl,
-};
+} satisfies OptionSpec;
+
+/** An integer option with a default (parsed as `number`). */
+export type IntegerOption = OptionSpec & { type: "integer"; default: number };
 
 /** `--metrics-port` / `METRICS_PORT` with the pipeline's default. */
-export function metricsPortOption(defaultPort: number): OptionSpec {
+export function metricsPortOption(defaultPort: number): IntegerOption {
   return {
     type: "integer",
     description: "Port of /metrics and /health (0 disables)",

@@ -4,10 +4,12 @@
  *
  * @module
  */
+import "./_env_guard.ts"; // before the libraries: they read env at load
 import { Kafka, type KafkaConfig, type LogEntry, logLevel } from "kafkajs";
 import process from "node:process";
 import { PipelineError } from "./app.ts";
 import type { Logger } from "./log.ts";
+import { KAFKA_CLIENT_RETRY } from "./retry.ts";
 
 // KafkaJS 2.2.4 schedules `setTimeout(fn, throttledUntil - Date.now())` with
 // throttledUntil = 0, a harmless negative delay (clamped to 1 ms) that Node's
@@ -47,8 +49,8 @@ export interface KafkaOptions {
 
 /** Retry defaults shared by every pipeline: patient, bounded, jittered. */
 export const KAFKA_RETRY = {
-  initialRetryTime: 200,
-  maxRetryTime: 5_000,
+  initialRetryTime: KAFKA_CLIENT_RETRY.initialMs,
+  maxRetryTime: KAFKA_CLIENT_RETRY.maxMs,
   retries: 8,
 } as const;
 

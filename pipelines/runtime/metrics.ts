@@ -4,6 +4,7 @@
  *
  * @module
  */
+import "./_env_guard.ts"; // before the libraries: they read env at load
 import client from "prom-client";
 
 export { client as prom };

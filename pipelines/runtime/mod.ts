@@ -27,4 +27,6 @@ export * from "./kafka.ts";
 export * from "./log.ts";
 export * from "./metrics.ts";
 export * from "./postgres.ts";
+export * from "./producer.ts";
+export * from "./retry.ts";
 export * from "./shutdown.ts";

@@ -4,12 +4,13 @@
  *
  * @module
  */
+import "./_env_guard.ts"; // before the libraries: they read env at load
 // @ts-types="npm:@types/pg@8.15.6"
 import pg from "pg";
 
 export { pg };
 
-/** Options for {@link createPgPool} and {@link createPgClient}. */
+/** Options for {@link createPgClient}. */
 export interface PgOptions {
   /** `postgres://user[:password]@host:port/db`. */
   url: string;
@@ -17,31 +18,15 @@ export interface PgOptions {
   applicationName: string;
   /** Password (else from the URL or `PGPASSWORD`); never logged. */
   password?: string;
-  /** Pool size (pool only). */
-  max?: number;
 }
 
-/** A pool for ordinary queries. */
-export function createPgPool(opts: PgOptions): pg.Pool {
-  return new pg.Pool({
-    connectionString: withPassword(opts.url, opts.password),
-    application_name: opts.applicationName,
-    max: opts.max ?? 4,
-    connectionTimeoutMillis: 5_000,
-    idleTimeoutMillis: 10_000,
-  });
-}
-
-/** A single client (needed for replication or session state). */
-export function createPgClient(
-  opts: PgOptions & { replication?: "database" },
-): pg.Client {
+/** A single client for queries and session state. */
+export function createPgClient(opts: PgOptions): pg.Client {
   return new pg.Client({
     connectionString: withPassword(opts.url, opts.password),
     application_name: opts.applicationName,
     connectionTimeoutMillis: 5_000,
-    ...(opts.replication ? { replication: opts.replication } : {}),
-  } as pg.ClientConfig);
+  });
 }
 
 /**

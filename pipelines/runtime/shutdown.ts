@@ -103,13 +103,3 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener("abort", done, { once: true });
   });
 }
-
-/** Exponential backoff with full jitter: attempt 0 → up to `baseMs`. */
-export function backoffMs(
-  attempt: number,
-  baseMs = 200,
-  maxMs = 10_000,
-): number {
-  const cap = Math.min(maxMs, baseMs * 2 ** attempt);
-  return Math.round(cap / 2 + Math.random() * cap / 2);
-}

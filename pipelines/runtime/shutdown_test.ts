@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createLogger } from "./log.ts";
-import { backoffMs, Shutdown, sleep } from "./shutdown.ts";
+import { backoffMs } from "./retry.ts";
+import { Shutdown, sleep } from "./shutdown.ts";
 
 const quiet = createLogger("unit", "error", () => {});
 

@@ -315,7 +315,7 @@ export async function buildConfig(
     rotateWaitMs: ms(o["rotate-wait"]),
     once,
     hostName: o["host-name"],
-    brokers: o.brokers as unknown as string[],
+    brokers: o.brokers,
   };
   if (cfg.files.length === 0 && cfg.httpPort === 0) {
     fail("nothing to ship: give --path and/or an --http-port");

@@ -51,6 +51,8 @@ export interface DiskBufferOptions {
   maxBytes: number;
   log: Logger;
   metrics?: ShipperMetrics;
+  /** Opens a segment file for appending (a seam for fault tests). */
+  openFile?: (path: string, opts: Deno.OpenOptions) => Promise<Deno.FsFile>;
 }
 
 interface Segment {
@@ -77,7 +79,10 @@ export function segmentName(seq: number): string {
 export class DiskBuffer {
   readonly #o: DiskBufferOptions;
   readonly segments: Segment[] = [];
-  #active!: { seq: number; file: Deno.FsFile };
+  /** The segment being written; its file is undefined after a failure. */
+  #active!: { seq: number; file?: Deno.FsFile };
+  /** Why the last write failed (cleared by the next successful one). */
+  #degraded: string | undefined;
   #committed: BufferPosition = { seq: 0, offset: 0 };
   #pending: PendingAppend[] = [];
   #pendingBytes = 0;
@@ -193,8 +198,24 @@ export class DiskBuffer {
     }
   }
 
+  /** Healthy, or degraded with the reason the last write failed. */
+  health(): { ok: boolean; error?: string } {
+    return this.#degraded === undefined
+      ? { ok: true }
+      : { ok: false, error: this.#degraded };
+  }
+
+  /** Closes the active segment's file; the next write opens a new segment. */
+  #retire(): void {
+    try {
+      this.#active.file?.close();
+    } catch { /* already closed */ }
+    this.#active = { seq: this.#active.seq };
+  }
+
   async #openSegment(seq: number): Promise<void> {
-    const file = await Deno.open(this.path(seq), {
+    const open = this.#o.openFile ?? Deno.open;
+    const file = await open(this.path(seq), {
       write: true,
       create: true,
       append: true,
@@ -246,11 +267,14 @@ export class DiskBuffer {
       const seg = this.segments.at(-1)!;
       try {
         if (seg.size > 0 && seg.size + total > this.#o.segmentBytes) {
-          this.#active.file.close();
-          await this.#openSegment(this.#active.seq + 1);
+          this.#retire();
         }
+        // After a failure (or a full segment) writing resumes in a new
+        // segment, tried again on every append: the buffer recovers by
+        // itself once the disk has space again.
+        if (!this.#active.file) await this.#openSegment(this.#active.seq + 1);
         const active = this.segments.at(-1)!;
-        const f = this.#active.file;
+        const f = this.#active.file!;
         for (const p of group) {
           let off = 0;
           while (off < p.data.length) {
@@ -262,17 +286,24 @@ export class DiskBuffer {
         this.#pendingBytes -= total;
         for (const p of group) p.resolve();
         this.#wakeReaders();
+        if (this.#degraded !== undefined) {
+          this.#o.log.info("disk buffer writable again", {
+            segment: active.seq,
+          });
+          this.#degraded = undefined;
+        }
       } catch (err) {
         this.#pendingBytes -= total;
         for (const p of group) p.reject(err as Error);
+        this.#degraded = String((err as Error)?.message ?? err);
         this.#o.log.error("disk buffer write failed", { err });
-        // Keep framing sane: drop what may be half written, start afresh.
+        // Keep framing sane: drop what may be half written, and never trust
+        // a file whose write or fsync failed: the next append starts a new
+        // segment (readers stop at the durable size meanwhile).
         try {
-          const cur = this.segments.at(-1)!;
-          await this.#active.file.truncate(cur.size);
-          this.#active.file.close();
-          await this.#openSegment(this.#active.seq + 1);
-        } catch { /* next append reports the problem again */ }
+          await this.#active.file?.truncate(this.segments.at(-1)!.size);
+        } catch { /* the file is retired anyway */ }
+        this.#retire();
       }
       this.#report();
     }
@@ -284,12 +315,19 @@ export class DiskBuffer {
       const done = () => {
         clearTimeout(t);
         signal.removeEventListener("abort", done);
+        const i = this.#waiters.indexOf(done);
+        if (i >= 0) this.#waiters.splice(i, 1);
         resolve();
       };
       const t = setTimeout(done, ms);
       signal.addEventListener("abort", done, { once: true });
       this.#waiters.push(done);
     });
+  }
+
+  /** Readers waiting in {@link waitForData} (bounded by the readers). */
+  get waiting(): number {
+    return this.#waiters.length;
   }
 
   #wakeReaders(): void {
@@ -334,7 +372,7 @@ export class DiskBuffer {
   async close(): Promise<void> {
     this.#closed = true;
     await this.#flushing;
-    this.#active.file.close();
+    this.#retire();
     this.#wakeReaders();
   }
 }

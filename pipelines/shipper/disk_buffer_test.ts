@@ -10,6 +10,12 @@ import {
 import { Encoder } from "./encoder.ts";
 import { createMetrics } from "./metrics.ts";
 import { compileRouting } from "./routing.ts";
+import { requirePermissions } from "../../tests/_gate.ts";
+
+requirePermissions(import.meta, { name: "write", path: ".data" }, {
+  name: "read",
+  path: ".data",
+});
 
 /** A fresh directory under .data/tests (inside the test run's write scope). */
 async function tempDir(): Promise<string> {
@@ -141,6 +147,90 @@ Deno.test("disk buffer: refuses appends beyond its size limit", async () => {
     });
     await buf.append([rec(1), rec(2)]);
     await assert.rejects(() => buf.append([rec(3), rec(4)]), BufferFullError);
+    await buf.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("disk buffer: recovers by itself after ENOSPC on a new segment; health says degraded meanwhile", async () => {
+  const dir = await tempDir();
+  let full = false;
+  const enospc = () =>
+    Object.assign(new Error("No space left on device (os error 28)"), {
+      code: "ENOSPC",
+    });
+  try {
+    const buf = await DiskBuffer.open({
+      dir,
+      segmentBytes: 1024,
+      maxBytes: 1 << 20,
+      log,
+      openFile: (path, opts) =>
+        full ? Promise.reject(enospc()) : Deno.open(path, opts),
+    });
+    let next = 0;
+    const batch = (n: number) => Array.from({ length: n }, () => rec(next++));
+    const kept: number[] = [];
+    const ok = async (n: number) => {
+      const recs = batch(n);
+      await buf.append(recs);
+      for (const r of recs) {
+        kept.push(JSON.parse(new TextDecoder().decode(r)).id);
+      }
+    };
+    await ok(150); // > segmentBytes: the next append opens a new segment
+    // Phase 1: the disk is full when the next segment is due.
+    full = true;
+    await assert.rejects(() => buf.append(batch(5)), /No space left/);
+    await assert.rejects(() => buf.append(batch(5)), /No space left/);
+    full = false;
+    await ok(5); // space is back: no restart needed
+    await ok(150);
+    // Phase 2: /health reports the degraded state while it lasts.
+    full = true;
+    await assert.rejects(() => buf.append(batch(5)), /No space left/);
+    const h = buf.health();
+    assert.equal(h.ok, false);
+    assert.match(h.error ?? "", /No space left/);
+    full = false;
+    await ok(5);
+    assert.deepEqual(buf.health(), { ok: true });
+    const ids = await drain(dir, kept.length, buf);
+    assert.deepEqual(ids, kept);
+    await buf.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("disk buffer: idle readers leave no waiters behind", async () => {
+  const dir = await tempDir();
+  try {
+    const buf = await DiskBuffer.open({
+      dir,
+      segmentBytes: 1 << 20,
+      maxBytes: 1 << 20,
+      log,
+    });
+    const stop = new AbortController();
+    // 1000 idle waits: what the reader does in ~4 minutes of no traffic.
+    for (let i = 0; i < 1000; i++) await buf.waitForData(1, stop.signal);
+    assert.equal(buf.waiting, 0);
+    // Aborted waits are removed too.
+    const aborted = new AbortController();
+    const w = buf.waitForData(60_000, aborted.signal);
+    assert.equal(buf.waiting, 1);
+    aborted.abort();
+    await w;
+    assert.equal(buf.waiting, 0);
+    // A waiter is still woken by new data, long before its timeout.
+    const t0 = Date.now();
+    const woken = buf.waitForData(60_000, stop.signal);
+    await buf.append([rec(1)]);
+    await woken;
+    assert.ok(Date.now() - t0 < 5_000);
+    assert.equal(buf.waiting, 0);
     await buf.close();
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -31,7 +31,8 @@ import {
   writeJsonAtomic,
 } from "./checkpoint.ts";
 import type { Encoder, Format } from "./encoder.ts";
-import { expandGlob, type GlobPlan, joinPath, planGlob } from "./glob.ts";
+import { findByInode, readHead, sha256 } from "./_file_ops.ts";
+import { expandGlob, type GlobPlan, planGlob } from "./glob.ts";
 import { LineCutter } from "./lines.ts";
 import type { ShipperMetrics } from "./metrics.ts";
 
@@ -90,6 +91,11 @@ interface Tracked {
   handle?: Deno.FsFile;
   cutter: LineCutter;
   lastChange: number;
+  /**
+   * Nothing more will be written (`--once`, or rotated away and quiet for
+   * `rotateWaitMs`): a last line without a newline is shipped at the end.
+   */
+  final: boolean;
 }
 
 interface Mark {
@@ -99,31 +105,7 @@ interface Mark {
 }
 
 const EMPTY = new Uint8Array(0);
-
-/** Hex SHA-256 of `bytes`. */
-async function sha256(bytes: Uint8Array): Promise<string> {
-  const d = await crypto.subtle.digest("SHA-256", bytes as BufferSource);
-  return Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0"))
-    .join("");
-}
-
-/** Reads up to `n` bytes from the start of `h`; leaves the position at `restore`. */
-async function readHead(
-  h: Deno.FsFile,
-  n: number,
-  restore: number,
-): Promise<Uint8Array> {
-  const out = new Uint8Array(n);
-  let got = 0;
-  await h.seek(0, Deno.SeekMode.Start);
-  while (got < n) {
-    const r = await h.read(out.subarray(got));
-    if (r === null || r === 0) break;
-    got += r;
-  }
-  await h.seek(restore, Deno.SeekMode.Start);
-  return out.subarray(0, got);
-}
+const NL = 0x0a;
 
 /** Tails files into batches; see the module doc. */
 export class FileSource {
@@ -272,6 +254,7 @@ export class FileSource {
     };
     let lines = 0;
     let lineEnd = -1;
+    let eof = false;
     // A few reads per turn, so several active files interleave.
     while (!b.full && reads < 4) {
       if (f.needRead) {
@@ -280,7 +263,10 @@ export class FileSource {
         next.set(f.buf);
         const n = await h.read(next.subarray(f.buf.length));
         reads++;
-        if (n === null || n === 0) break;
+        if (n === null || n === 0) {
+          eof = true;
+          break;
+        }
         f.buf = next.subarray(0, f.buf.length + n);
         const end = f.readOffset + f.buf.length;
         if (end > f.size) f.size = end;
@@ -294,6 +280,10 @@ export class FileSource {
       f.needRead = !b.full || f.buf.length === 0;
       if (consumed > 0) progressed = true;
     }
+    if (eof && f.final && !b.full && (f.buf.length > 0 || f.cutter.skipping)) {
+      this.#cutLastLine(f, onLine, onOversize);
+      progressed = true;
+    }
     // The mark is the end of the last whole line: never the middle of an
     // over-size line being skipped, so a restart re-reads (and re-skips) it.
     if (lineEnd > (this.#marks.get(f.key)?.end ?? -1)) {
@@ -301,6 +291,33 @@ export class FileSource {
     }
     if (lines > 0) o.metrics.linesRead.inc({ source: "file" }, lines);
     return progressed;
+  }
+
+  /**
+   * Ships the rest of a final file as its last line, as if it ended with a
+   * newline: its end (and checkpoint) is the file's size, not one beyond.
+   */
+  #cutLastLine(
+    f: Tracked,
+    onLine: (line: Uint8Array, end: number) => boolean,
+    onOversize: (sample: Uint8Array, size: number, end: number) => boolean,
+  ): void {
+    const end = f.readOffset + f.buf.length;
+    const last = new Uint8Array(f.buf.length + 1);
+    last.set(f.buf);
+    last[f.buf.length] = NL;
+    f.cutter.cut(
+      last,
+      f.readOffset,
+      (line) => onLine(line, end),
+      (sample, size) => onOversize(sample, size, end),
+    );
+    this.#o.log.info("shipped a last line without a newline", {
+      path: f.path,
+      offset: end,
+    });
+    f.readOffset = end;
+    f.buf = EMPTY;
   }
 
   /** Re-expands the globs, adopts new files, checks known ones. */
@@ -336,7 +353,7 @@ export class FileSource {
     // Checkpointed files not matched any more (renamed during a restart).
     for (const [key, m] of this.#saved) {
       if (seen.has(key) || this.#files.has(key)) continue;
-      const found = await this.#findByInode(dirOf(m.path), m.dev, m.ino);
+      const found = await findByInode(dirOf(m.path), m.dev, m.ino);
       if (found && found.st.size > m.offset) {
         const format = this.#formatFor(m.path);
         const f = await this.#adopt(found.path, found.st, format, false);
@@ -353,7 +370,7 @@ export class FileSource {
       let st: Deno.FileInfo | undefined;
       if (f.handle) st = await f.handle.stat();
       else {
-        const found = await this.#findByInode(dirOf(f.path), f.dev, f.ino);
+        const found = await findByInode(dirOf(f.path), f.dev, f.ino);
         if (found) {
           f.path = found.path;
           st = found.st;
@@ -364,6 +381,12 @@ export class FileSource {
       const drained = f.buf.length === 0 && f.readOffset >= f.size &&
         f.committed >= f.readOffset;
       const quiet = Date.now() - f.lastChange >= this.#o.rotateWaitMs;
+      // Rotated away (or deleted) and quiet: its writer is done with it, so
+      // an unterminated last line will not get its newline any more.
+      if (
+        st && (quiet || st.nlink === 0) &&
+        f.readOffset + f.buf.length >= f.size
+      ) f.final = true;
       if (!st || (drained && (quiet || st.nlink === 0))) this.#drop(f);
     }
     // Close handles of idle, fully shipped files (reopened when they grow).
@@ -387,26 +410,6 @@ export class FileSource {
       }
     }
     return this.#plans[0]?.format ?? "ndjson";
-  }
-
-  async #findByInode(
-    dir: string,
-    dev: number,
-    ino: number,
-  ): Promise<{ path: string; st: Deno.FileInfo } | undefined> {
-    try {
-      for await (const e of Deno.readDir(dir)) {
-        if (!e.isFile) continue;
-        const path = joinPath(dir, e.name);
-        try {
-          const st = await Deno.stat(path);
-          if (st.dev === dev && st.ino === ino) return { path, st };
-        } catch { /* vanished meanwhile */ }
-      }
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
-    }
-    return undefined;
   }
 
   /** Starts tracking a file: resumes from the checkpoint if it is the same file. */
@@ -457,6 +460,7 @@ export class FileSource {
       handle: h,
       cutter: new LineCutter(this.#o.maxLineBytes),
       lastChange: Date.now(),
+      final: this.#o.once,
     };
     this.#files.set(key, f);
     this.#o.log.info("tracking file", { path, from_offset: offset });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { expandGlob, planGlob } from "./glob.ts";
+import { needsPermissions } from "../../tests/_gate.ts";
 
 /** A fresh directory under .data/tests (inside the test run's write scope). */
 async function tempDir(): Promise<string> {
@@ -24,27 +25,34 @@ Deno.test("glob: plans split the literal base from the pattern", () => {
   assert.ok(planGlob("a/?.log").regex.test("x.log"));
 });
 
-Deno.test("glob: expands against the file system", async () => {
-  const dir = await tempDir();
-  try {
-    await Deno.mkdir(`${dir}/sub/deeper`, { recursive: true });
-    for (
-      const f of ["a.log", "b.log", "c.txt", "sub/d.log", "sub/deeper/e.log"]
-    ) {
-      await Deno.writeTextFile(`${dir}/${f}`, "x\n");
+Deno.test(
+  "glob: expands against the file system",
+  needsPermissions({ name: "write", path: ".data" }, {
+    name: "read",
+    path: ".data",
+  }),
+  async () => {
+    const dir = await tempDir();
+    try {
+      await Deno.mkdir(`${dir}/sub/deeper`, { recursive: true });
+      for (
+        const f of ["a.log", "b.log", "c.txt", "sub/d.log", "sub/deeper/e.log"]
+      ) {
+        await Deno.writeTextFile(`${dir}/${f}`, "x\n");
+      }
+      assert.deepEqual(await expandGlob(planGlob(`${dir}/*.log`)), [
+        `${dir}/a.log`,
+        `${dir}/b.log`,
+      ]);
+      assert.deepEqual(
+        (await expandGlob(planGlob(`${dir}/**/*.log`))).map((p) =>
+          p.slice(dir.length + 1)
+        ).sort(),
+        ["a.log", "b.log", "sub/d.log", "sub/deeper/e.log"],
+      );
+      assert.deepEqual(await expandGlob(planGlob(`${dir}/missing/*.log`)), []);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
-    assert.deepEqual(await expandGlob(planGlob(`${dir}/*.log`)), [
-      `${dir}/a.log`,
-      `${dir}/b.log`,
-    ]);
-    assert.deepEqual(
-      (await expandGlob(planGlob(`${dir}/**/*.log`))).map((p) =>
-        p.slice(dir.length + 1)
-      ).sort(),
-      ["a.log", "b.log", "sub/d.log", "sub/deeper/e.log"],
-    );
-    assert.deepEqual(await expandGlob(planGlob(`${dir}/missing/*.log`)), []);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+  },
+);

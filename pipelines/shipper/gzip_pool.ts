@@ -16,6 +16,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import "../runtime/_env_guard.ts"; // before the libraries: they read env at load
 import { CompressionCodecs, CompressionTypes } from "kafkajs";
 
 /**
@@ -163,10 +164,7 @@ interface Codec {
  * is global). Returns a function restoring the previous codec.
  */
 export function useGzipPool(pool: GzipPool): () => void {
-  const registry = CompressionCodecs as unknown as Record<
-    number,
-    () => Codec
-  >;
+  const registry: Record<number, () => Codec> = CompressionCodecs;
   const previous = registry[CompressionTypes.GZIP];
   const decompress = previous().decompress;
   const codec: Codec = {

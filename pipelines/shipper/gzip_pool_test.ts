@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { gunzipSync } from "node:zlib";
+import { GzipPool, useGzipPool } from "./gzip_pool.ts"; // first: loads the env guard
 import { CompressionCodecs, CompressionTypes } from "kafkajs";
-import { GzipPool, useGzipPool } from "./gzip_pool.ts";
 
 function sample(n: number, seed: number): Uint8Array {
   const lines: string[] = [];

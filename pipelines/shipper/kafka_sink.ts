@@ -34,11 +34,12 @@ import { Buffer } from "node:buffer";
 import type { Admin } from "kafkajs";
 import {
   CompressionTypes,
+  KAFKA_CLIENT_RETRY,
   type Logger,
   type Producer,
+  sendAcked,
   sleep,
 } from "../runtime/mod.ts";
-import { backoffMs } from "../runtime/mod.ts";
 import { murmur2 } from "./_kafkajs_speedups.ts";
 import type { Batch, BoundedQueue, OutMessage } from "./batch.ts";
 import { type DeadLetter, DLQ_ORIGINAL_MAX_CHARS } from "./encoder.ts";
@@ -425,7 +426,7 @@ export class KafkaSink {
   async #backoff(err: unknown, attempt: number): Promise<boolean> {
     this.#o.metrics.sendErrors.inc();
     this.#lastError = (err as Error).message;
-    const wait = backoffMs(attempt, 200, 5_000);
+    const wait = KAFKA_CLIENT_RETRY.delayMs(attempt);
     this.#o.log.warn("send failed, retrying", {
       err,
       attempt: attempt + 1,
@@ -481,9 +482,8 @@ export class KafkaSink {
   async #send(tm: TopicMessages): Promise<OutMessage[]> {
     if (tm.length === 0) return [];
     try {
-      await this.#o.producer.sendBatch({
+      await sendAcked(this.#o.producer, {
         topicMessages: tm,
-        acks: -1,
         timeout: this.#o.timeoutMs,
         compression: this.#o.compression === "gzip"
           ? CompressionTypes.GZIP

@@ -17,8 +17,12 @@
  */
 // First: patches KafkaJS hot spots before anything loads it.
 import "./_kafkajs_speedups.ts";
-import { Partitioners } from "kafkajs";
-import { createKafka, PipelineError, runPipeline } from "../runtime/mod.ts";
+import {
+  createKafka,
+  createProducer,
+  PipelineError,
+  runPipeline,
+} from "../runtime/mod.ts";
 import { type Batch, BoundedQueue } from "./batch.ts";
 import { buildConfig, checkPermissions, SPEC } from "./config.ts";
 import { BufferSource, DiskBuffer } from "./disk_buffer.ts";
@@ -76,14 +80,9 @@ await runPipeline(
     });
     const hardStop = new AbortController();
     const sink = new KafkaSink({
-      producer: kafka.producer({
-        createPartitioner: Partitioners.DefaultPartitioner,
-        allowAutoTopicCreation: false,
+      producer: createProducer(kafka, {
         idempotent: cfg.idempotent,
         maxInFlightRequests: cfg.idempotent ? 1 : 5,
-        ...(cfg.idempotent
-          ? { retry: { retries: Number.MAX_SAFE_INTEGER, maxRetryTime: 5_000 } }
-          : {}),
       }),
       admin: kafka.admin(),
       compression: cfg.compression,
@@ -207,12 +206,16 @@ await runPipeline(
       }
       shutdown.add("http server", () => server.shutdown());
     }
-    setHealth(() => ({
-      ok: !stop.signal.aborted && sink.lastError === undefined,
-      batches_acked: sink.batchesAcked,
-      buffer_depth_bytes: buffer?.depthBytes ?? 0,
-      last_error: sink.lastError,
-    }));
+    setHealth(() => {
+      const buf = buffer?.health() ?? { ok: true };
+      return {
+        ok: !stop.signal.aborted && sink.lastError === undefined && buf.ok,
+        batches_acked: sink.batchesAcked,
+        buffer_depth_bytes: buffer?.depthBytes ?? 0,
+        buffer_error: buf.error,
+        last_error: sink.lastError,
+      };
+    });
     log.info("shipping", {
       files: cfg.files.map((f) => `${f.pattern} (${f.format})`),
       http: cfg.httpPort > 0 ? `${cfg.httpHost}:${cfg.httpPort}` : "off",

@@ -33,6 +33,8 @@ export class Range {
   to = -1;
   /** Complete JSON lines by `table|shard`. */
   readonly groups = new Map<string, string[]>();
+  /** The Kafka offset of each line of {@link groups}, same keys and order. */
+  readonly offsets = new Map<string, number[]>();
   /** Event (or commit) times of the rows by `table|shard`, for freshness. */
   readonly eventTimes = new Map<string, number[]>();
   readonly deadLetters: DeadLetter[] = [];
@@ -85,7 +87,19 @@ export class Range {
     if (this.recovered && offset >= this.recovered.to) this.sealed = true;
   }
 
-  /** Adds a valid row (open line, see validate.ts) for `table` on `shard`. */
+  /**
+   * The range's ingest time (epoch s), fixing it if the range is new: rows of
+   * any table that carry `_ingested_at` take it before they are added.
+   */
+  ingestTs(now: number): number {
+    if (!this.ts) this.ts = Math.floor(now / 1000);
+    return this.ts;
+  }
+
+  /**
+   * Adds a valid row for `table` on `shard`: an open line (see validate.ts)
+   * that gets `_ingested_at` appended, or a `closed` complete line.
+   */
   addRow(
     offset: number,
     table: string,
@@ -93,12 +107,17 @@ export class Range {
     line: string,
     now: number,
     eventMs?: number,
+    closed = false,
   ) {
     this.#touch(offset, now);
     const key = `${table}|${shard}`;
     let g = this.groups.get(key);
-    if (!g) this.groups.set(key, g = []);
-    g.push(line + this.#suffix);
+    if (!g) {
+      this.groups.set(key, g = []);
+      this.offsets.set(key, []);
+    }
+    g.push(closed ? line : line + this.#suffix);
+    this.offsets.get(key)!.push(offset);
     if (eventMs !== undefined && Number.isFinite(eventMs)) {
       let t = this.eventTimes.get(key);
       if (!t) this.eventTimes.set(key, t = []);

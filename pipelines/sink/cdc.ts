@@ -16,25 +16,33 @@ interface MirrorTable {
   columns: ReadonlyArray<[string, MirrorKind]>;
 }
 
-/** Mirror tables by PostgreSQL table name. */
-export const MIRRORS: Record<string, MirrorTable> = {
-  users: {
-    name: "pg_users",
-    columns: [["name", "string"], ["email", "string"], [
-      "created_at",
-      "micros",
-    ]],
-  },
-  orders: {
-    name: "pg_orders",
-    columns: [
-      ["user_id", "int"],
-      ["product_name", "string"],
-      ["quantity", "int"],
-      ["order_date", "micros"],
-    ],
-  },
-};
+/**
+ * Mirror tables by PostgreSQL table name. A Map, not an object: a message's
+ * `source.table` such as `constructor` or `__proto__` must not find
+ * `Object.prototype` members (it is an unknown table, hence a dead letter).
+ */
+export const MIRRORS: ReadonlyMap<string, MirrorTable> = new Map(
+  Object.entries(
+    {
+      users: {
+        name: "pg_users",
+        columns: [["name", "string"], ["email", "string"], [
+          "created_at",
+          "micros",
+        ]],
+      },
+      orders: {
+        name: "pg_orders",
+        columns: [
+          ["user_id", "int"],
+          ["product_name", "string"],
+          ["quantity", "int"],
+          ["order_date", "micros"],
+        ],
+      },
+    } satisfies Record<string, MirrorTable>,
+  ),
+);
 
 /** What a CDC message turns into. */
 export type CdcResult =
@@ -115,8 +123,8 @@ export function encodeChange(
   }
   const pgTable = String(source.table ?? "");
   const mirror = target === "mirror"
-    ? MIRRORS[pgTable]
-    : Object.values(MIRRORS).find((m) => m.name === target);
+    ? MIRRORS.get(pgTable)
+    : [...MIRRORS.values()].find((m) => m.name === target);
   if (!mirror) {
     return {
       kind: "invalid",

@@ -54,3 +54,24 @@ Deno.test("tombstones skip, truncates carry the LSN, junk is invalid", () => {
   );
   assert.equal(toast.kind, "invalid");
 });
+
+Deno.test("prototype keys as source.table are unknown tables: dead letters with a reason", () => {
+  for (
+    const table of ["constructor", "__proto__", "toString", "hasOwnProperty"]
+  ) {
+    for (const op of ["c", "t"]) {
+      const value = JSON.stringify({
+        before: null,
+        after: { id: 1 },
+        source: { schema: "public", table, lsn: 5 },
+        op,
+      });
+      const r = encodeChange(value, meta, "mirror");
+      assert.deepEqual(
+        r,
+        { kind: "invalid", reason: `no mirror table for public.${table}` },
+        `${table} op ${op}`,
+      );
+    }
+  }
+});

@@ -55,8 +55,13 @@ export const SINK_SPEC = {
     map: {
       type: "list",
       description:
-        "Extra topic routes 'glob=table' (table: security_events, fact_log, error_log, pg_users, pg_orders, mirror); first match wins, before the built-in ones",
+        "Topic routes 'glob=[database.]table': any ClickHouse table (typed from system.columns), or a built-in one (security_events, fact_log, error_log, pg_users, pg_orders, mirror); first match wins, before the built-in routes",
       default: [],
+    },
+    config: {
+      type: "string",
+      description:
+        'JSON config file with routes: {"routes":[{"topic":"app.*","table":"mydb.events","schema":"file.json","strict":false}]} (after --map, before the built-in routes)',
     },
     group: {
       type: "string",
@@ -135,6 +140,7 @@ export const SINK_SPEC = {
     "  deno task sink                                   # security.events + logs.* -> analytics",
     "  deno task sink --mode cdc --topics 'customers.public.*' --group sink-cdc",
     "  deno task sink --topics my.topic --map 'my.topic=security_events'",
+    "  deno task sink --topics 'app.*' --map 'app.*=mydb.app_events'   # any table",
   ].join("\n"),
 } satisfies CommandSpec;
 
@@ -177,10 +183,15 @@ export function topicMatcher(spec: string): string | RegExp {
   return spec.includes("*") ? globRegExp(spec) : spec;
 }
 
-/** Validates parsed options into a {@link SinkConfig}; throws UsageError. */
-export function buildConfig(o: SinkOptions): SinkConfig {
-  // Shared list options are typed loosely by the runtime: they are lists.
-  const shards = parseShards(o["clickhouse-shards"] as unknown as string[]);
+/**
+ * Validates parsed options into a {@link SinkConfig}; throws UsageError.
+ * `fileRoutes` are the `--config` file's routes (see route_file.ts).
+ */
+export function buildConfig(
+  o: SinkOptions,
+  fileRoutes: Route[] = [],
+): SinkConfig {
+  const shards = parseShards(o["clickhouse-shards"]);
   if (shards.length === 0 || shards.some((s) => s.length === 0)) {
     throw new UsageError(
       "--clickhouse-shards needs at least one replica URL per shard",
@@ -198,16 +209,22 @@ export function buildConfig(o: SinkOptions): SinkConfig {
   }
   const mode = o.mode as "events" | "cdc";
   const exitWhenIdle = o["exit-when-idle"];
+  const routes = parseRoutes(o.map, mode, o.database, fileRoutes);
+  // Own routes and no --topics: consume what the routes name.
+  const own = o.map.length + fileRoutes.length;
+  const topics = o.topics.length
+    ? o.topics
+    : own
+    ? routes.slice(0, own).map((r) => r.glob)
+    : DEFAULT_TOPICS[mode];
   return {
-    brokers: o.brokers as unknown as string[],
+    brokers: o.brokers,
     shards,
     clickhouseUser: o["clickhouse-user"],
     clickhousePassword: o["clickhouse-password"],
-    topics: (o.topics.length ? o.topics : DEFAULT_TOPICS[mode]).map(
-      topicMatcher,
-    ),
+    topics: [...new Set(topics)].map(topicMatcher),
     mode,
-    routes: parseRoutes(o.map, mode),
+    routes,
     group: o.group || (mode === "cdc" ? "sink-cdc" : "sink"),
     database: o.database,
     batchRows: o["batch-rows"],

@@ -6,6 +6,8 @@
  *
  * @module
  */
+import { sqlIdentifier } from "../runtime/clickhouse.ts";
+import type { Capabilities } from "./any_table.ts";
 import type { DeadLetter, Range } from "./batch.ts";
 
 /** A range with the partition it belongs to. */
@@ -21,9 +23,11 @@ export interface TakenRange {
 export interface InsertRequest {
   table: string;
   shard: number;
-  /** Per contributing range, its lines — kept for row rejections. */
-  parts: Array<{ taken: TakenRange; lines: string[] }>;
+  /** Per contributing range, its lines and their offsets (rejections). */
+  parts: Array<{ taken: TakenRange; lines: string[]; offsets: number[] }>;
   rows: number;
+  /** The one range of a per-range request (see {@link buildRequests}). */
+  range?: { topic: string; partition: number; from: number; to: number };
 }
 
 /** Stable order of ranges: by topic, then partition. */
@@ -33,8 +37,16 @@ export function sortTaken(taken: TakenRange[]): TakenRange[] {
   );
 }
 
-/** Groups the taken ranges' rows into one request per (table, shard). */
-export function buildRequests(taken: TakenRange[]): InsertRequest[] {
+/**
+ * Groups the taken ranges' rows into one request per (table, shard). Tables
+ * for which `perRange` is true get one request per range instead: their
+ * blocks then depend on that range alone, whatever the table's PARTITION BY,
+ * so a re-formed range de-duplicates (see README "Exactly once").
+ */
+export function buildRequests(
+  taken: TakenRange[],
+  perRange: (table: string) => boolean = () => false,
+): InsertRequest[] {
   const byKey = new Map<string, InsertRequest>();
   for (const t of sortTaken(taken)) {
     for (const [key, lines] of t.range.groups) {
@@ -42,9 +54,25 @@ export function buildRequests(taken: TakenRange[]): InsertRequest[] {
       const i = key.lastIndexOf("|");
       const table = key.slice(0, i);
       const shard = Number(key.slice(i + 1));
-      let req = byKey.get(key);
-      if (!req) byKey.set(key, req = { table, shard, parts: [], rows: 0 });
-      req.parts.push({ taken: t, lines });
+      const alone = perRange(table);
+      const reqKey = alone ? `${key}|${t.topic}|${t.partition}` : key;
+      let req = byKey.get(reqKey);
+      if (!req) {
+        byKey.set(reqKey, req = { table, shard, parts: [], rows: 0 });
+        if (alone) {
+          req.range = {
+            topic: t.topic,
+            partition: t.partition,
+            from: t.range.from,
+            to: t.range.to,
+          };
+        }
+      }
+      req.parts.push({
+        taken: t,
+        lines,
+        offsets: t.range.offsets.get(key) ?? [],
+      });
       req.rows += lines.length;
     }
   }
@@ -132,5 +160,54 @@ export function deadLetterMessage(
       pipeline: "sink",
       ts: isoOf(t.range.ts),
     }),
+  };
+}
+
+/** Where and how one request is inserted. */
+export interface InsertPlan {
+  /** Quoted `db.table` to insert into. */
+  table: string;
+  /** Key of the one-insert-per-interval rule (with the shard). */
+  pace: string;
+  settings: Record<string, string | number>;
+}
+
+/**
+ * The plan of a request: a built-in table is `<database>.<table>_local`; a
+ * table target's request holds one range and, where the server has it,
+ * carries a de-duplication token naming that range, so a re-delivered range
+ * is dropped whatever DEFAULT now() or the table's PARTITION BY make of its
+ * blocks (see README "Exactly once").
+ */
+export function insertPlan(req: InsertRequest, ctx: {
+  database: string;
+  group: string;
+  capabilities?: Capabilities;
+  /** The table target the request's table belongs to, if any. */
+  table?: { database: string; table: string };
+}): InsertPlan {
+  if (!ctx.table || !req.range) {
+    return {
+      table: sqlIdentifier(`${ctx.database}.${req.table}_local`),
+      pace: req.table,
+      settings: {},
+    };
+  }
+  const r = req.range;
+  const settings: Record<string, string | number> = {};
+  if (ctx.capabilities?.dedupToken) {
+    settings.insert_deduplication_token =
+      `${ctx.group}:${r.topic}:${r.partition}:${r.from}-${r.to}`;
+  }
+  if (ctx.capabilities?.omittedDefaults) {
+    settings.input_format_defaults_for_omitted_fields = 1;
+  }
+  return {
+    table: sqlIdentifier(`${ctx.table.database}.${ctx.table.table}`),
+    // One insert per range: paced per partition, so a table gets as many
+    // parts per interval as the built-in tables (partitioned by Kafka
+    // partition) do.
+    pace: `${req.table}|${r.topic}:${r.partition}`,
+    settings,
   };
 }

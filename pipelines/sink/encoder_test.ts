@@ -4,6 +4,7 @@ import {
   buildRequests,
   deadLetterBodies,
   deadLetterMessage,
+  insertPlan,
   locateRow,
   requestBody,
   type TakenRange,
@@ -69,4 +70,56 @@ Deno.test("dead letters: table rows per shard and the shared DLQ message shape",
     "ts",
   ]);
   assert.equal(msg.ts, "2025-11-21T04:40:00.000Z");
+});
+
+Deno.test("table targets: one request per range, token names the range", () => {
+  const mk = (partition: number, offsets: number[]) => {
+    const st = new PartitionState("t", partition, -1);
+    for (const o of offsets) {
+      st.rangeFor(o).addRow(
+        o,
+        "db.x_local",
+        0,
+        `{"o":${o}}`,
+        0,
+        undefined,
+        true,
+      );
+    }
+    return { topic: "t", partition, shard: 0, range: st.takeForFlush()! };
+  };
+  const taken = [mk(0, [5, 6]), mk(2, [9])];
+  const reqs = buildRequests(taken, (t) => t === "db.x_local");
+  assert.equal(reqs.length, 2);
+  assert.deepEqual(reqs.map((r) => r.range), [
+    { topic: "t", partition: 0, from: 5, to: 6 },
+    { topic: "t", partition: 2, from: 9, to: 9 },
+  ]);
+  assert.deepEqual(reqs[0].parts[0].offsets, [5, 6]);
+  assert.equal(requestBody(reqs[0]), '{"o":5}\n{"o":6}');
+  // Built-in behaviour: one request per table and shard.
+  assert.equal(buildRequests(taken).length, 1);
+  const ctx = {
+    database: "analytics",
+    group: "g",
+    table: { database: "db", table: "x_local" },
+  };
+  const caps = { version: "24.8", dedupToken: true, omittedDefaults: true };
+  assert.deepEqual(insertPlan(reqs[0], { ...ctx, capabilities: caps }), {
+    table: "`db`.`x_local`",
+    pace: "db.x_local|t:0",
+    settings: {
+      insert_deduplication_token: "g:t:0:5-6",
+      input_format_defaults_for_omitted_fields: 1,
+    },
+  });
+  const old = { version: "18.16", dedupToken: false, omittedDefaults: false };
+  assert.deepEqual(
+    insertPlan(reqs[1], { ...ctx, capabilities: old }).settings,
+    {},
+  );
+  assert.deepEqual(
+    insertPlan({ table: "fact_log", shard: 1, parts: [], rows: 0 }, ctx),
+    { table: "`analytics`.`fact_log_local`", pace: "fact_log", settings: {} },
+  );
 });

@@ -9,16 +9,22 @@
  * @module
  */
 import { createKafka, runPipeline } from "../runtime/mod.ts";
+import { AnyTables, detectCapabilities } from "./any_table.ts";
 import { buildConfig, SINK_SPEC } from "./config.ts";
 import { createSinkMetrics } from "./metrics.ts";
 import { checkTables, checkTopics } from "./preflight.ts";
+import { readRouteFile, routeValidators } from "./route_file.ts";
 import { ClickHouseService } from "./service.ts";
 import { Sink } from "./sink.ts";
 
 await runPipeline(
   SINK_SPEC,
   async ({ options, log, registry, shutdown, setHealth }) => {
-    const config = buildConfig(options);
+    const fileRoutes = options.config
+      ? await readRouteFile(options.config, options.database)
+      : [];
+    const config = buildConfig(options, fileRoutes);
+    const validators = await routeValidators(config.routes);
     const metrics = createSinkMetrics(registry);
     const service = new ClickHouseService({
       shards: config.shards,
@@ -37,13 +43,29 @@ await runPipeline(
 
     await checkTopics(kafka, config);
     await checkTables(service, config, log);
+    const tables = new AnyTables(service, log);
+    await tables.resolveAll(config.routes, validators);
+    const capabilities = tables.size
+      ? await detectCapabilities(service)
+      : undefined;
+    if (capabilities) log.info("clickhouse capabilities", { ...capabilities });
 
-    const sink = new Sink({ config, log, metrics, service, kafka });
+    const sink = new Sink({
+      config,
+      log,
+      metrics,
+      service,
+      kafka,
+      tables,
+      capabilities,
+    });
     setHealth(() => sink.health());
     shutdown.add("sink: stop consuming, flush, commit", () => sink.stop());
     await sink.start();
     await sink.run(); // until SIGINT/SIGTERM (or --exit-when-idle)
     await sink.stop();
     await service.close();
+    // ClickHouse unreachable at shutdown: the ranges stay to the manifest.
+    return sink.incomplete ? 1 : 0;
   },
 );

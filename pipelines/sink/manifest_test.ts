@@ -26,7 +26,23 @@ Deno.test("routes: user maps first, then the mode's defaults", () => {
     routeTopic(parseRoutes([], "cdc"), "customers.public.users"),
     "mirror",
   );
-  assert.throws(() => parseRoutes(["x=nope"], "events"), /glob=table/);
+  // Any other name is a table typed from ClickHouse.
+  assert.deepEqual(routeTopic(parseRoutes(["x=mine"], "events"), "x"), {
+    kind: "table",
+    database: "analytics",
+    table: "mine",
+  });
+  assert.deepEqual(routeTopic(parseRoutes(["x=db.t"], "events", "d"), "x"), {
+    kind: "table",
+    database: "db",
+    table: "t",
+  });
+  for (const bad of ["x=a.b.c", "x=bad-name", "=t", "x="]) {
+    assert.throws(
+      () => parseRoutes([bad], "events"),
+      /glob=\[database\.\]table/,
+    );
+  }
 });
 
 Deno.test("shard choice is stable and spreads partitions", () => {

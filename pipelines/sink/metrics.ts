@@ -15,11 +15,13 @@ export interface SinkMetrics {
   batchRows: prom.Histogram<"table">;
   freshness: prom.Histogram<"table">;
   deadLetters: prom.Counter<"topic">;
+  deadLettersUnwritten: prom.Counter;
   insertErrors: prom.Counter<"shard" | "replica">;
   replicaUp: prom.Gauge<"shard" | "replica">;
   lag: prom.Gauge<"topic" | "partition">;
   paused: prom.Gauge;
   bufferedRows: prom.Gauge;
+  unknownFields: prom.Counter<"table">;
   flushes: prom.Counter;
   lastInsertTime: prom.Gauge<"table" | "shard">;
 }
@@ -68,6 +70,12 @@ export function createSinkMetrics(registry: prom.Registry): SinkMetrics {
       buckets: [0.1, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3, 5, 10, 30, 60, 300],
       registers,
     }),
+    deadLettersUnwritten: new prom.Counter({
+      name: "sink_dead_letters_unwritten_total",
+      help:
+        "Dead letters given up on the dead-letter topic (refused or failing; still in analytics.dead_letter)",
+      registers,
+    }),
     deadLetters: new prom.Counter({
       name: "sink_dead_letters_total",
       help: "Messages sent to the dead-letter table/topic",
@@ -101,6 +109,13 @@ export function createSinkMetrics(registry: prom.Registry): SinkMetrics {
     bufferedRows: new prom.Gauge({
       name: "sink_buffered_rows",
       help: "Rows buffered and not yet acknowledged",
+      registers,
+    }),
+    unknownFields: new prom.Counter({
+      name: "sink_unknown_fields_total",
+      help:
+        "Message fields ignored because the target table has no such column",
+      labelNames: ["table"],
       registers,
     }),
     flushes: new prom.Counter({

@@ -17,15 +17,50 @@ export const TARGETS = [
   "mirror",
 ] as const;
 
-/** A route target: a table name or `mirror`. */
+/** A built-in route target: one of our tables or `mirror`. */
 export type Target = typeof TARGETS[number];
+
+/** Any ClickHouse table, typed from `system.columns`. */
+export interface TableTarget {
+  kind: "table";
+  database: string;
+  table: string;
+  /** JSON Schema file the messages must match (per route, optional). */
+  schema?: string;
+  /** Unknown fields make a dead letter instead of being ignored. */
+  strict?: boolean;
+}
 
 /** One routing rule. */
 export interface Route {
   /** Original glob, for logs. */
   glob: string;
   pattern: RegExp;
-  target: Target;
+  target: Target | TableTarget;
+}
+
+const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Parses `[database.]table` into a target (database defaults to
+ * `database`); undefined when it is not a valid name.
+ */
+export function tableTarget(
+  text: string,
+  database: string,
+): TableTarget | undefined {
+  const parts = text.split(".");
+  if (parts.length > 2 || !parts.every((p) => NAME_RE.test(p))) {
+    return undefined;
+  }
+  return parts.length === 2
+    ? { kind: "table", database: parts[0], table: parts[1] }
+    : { kind: "table", database, table: parts[0] };
+}
+
+/** `db.table` of a table target, or the built-in name. */
+export function targetName(t: Target | TableTarget): string {
+  return typeof t === "string" ? t : `${t.database}.${t.table}`;
 }
 
 /** Built-in routes of the `events` mode (the data contracts' topics). */
@@ -51,25 +86,35 @@ export function globRegExp(glob: string): RegExp {
   return new RegExp(`^${body}$`);
 }
 
-/** Parses `--map glob=table` entries and appends the mode's defaults. */
+/**
+ * Parses `--map glob=[database.]table` entries (a bare built-in name keeps
+ * its built-in contract; any other table is typed from ClickHouse), puts
+ * `extra` (config-file routes) after them, and appends the mode's defaults.
+ */
 export function parseRoutes(
   entries: string[],
   mode: "events" | "cdc",
+  database = "analytics",
+  extra: Route[] = [],
 ): Route[] {
   const routes: Route[] = [];
   for (const e of entries) {
     const i = e.lastIndexOf("=");
     const glob = e.slice(0, i).trim();
-    const target = e.slice(i + 1).trim();
-    if (i <= 0 || !glob || !(TARGETS as readonly string[]).includes(target)) {
+    const text = e.slice(i + 1).trim();
+    const target = (TARGETS as readonly string[]).includes(text)
+      ? text as Target
+      : tableTarget(text, database);
+    if (i <= 0 || !glob || !target) {
       throw new UsageError(
-        `--map "${e}" must be glob=table with table one of ${
+        `--map "${e}" must be glob=[database.]table (any table, or one of the built-in ${
           TARGETS.join(", ")
-        }`,
+        })`,
       );
     }
-    routes.push({ glob, pattern: globRegExp(glob), target: target as Target });
+    routes.push({ glob, pattern: globRegExp(glob), target });
   }
+  routes.push(...extra);
   for (const [glob, target] of mode === "cdc" ? CDC_ROUTES : EVENT_ROUTES) {
     routes.push({ glob, pattern: globRegExp(glob), target });
   }
@@ -80,7 +125,7 @@ export function parseRoutes(
 export function routeTopic(
   routes: readonly Route[],
   topic: string,
-): Target | undefined {
+): Target | TableTarget | undefined {
   for (const r of routes) if (r.pattern.test(topic)) return r.target;
   return undefined;
 }

@@ -10,9 +10,9 @@
  */
 import { createClient } from "@clickhouse/client-web";
 import {
-  backoffMs,
   type ClickHouseClient,
   type Logger,
+  SERVICE_RETRY,
   sleep,
   sqlIdentifier,
   sqlString,
@@ -161,7 +161,7 @@ export class ClickHouseService {
         const e = describeError(err);
         metrics.replicaUp.set(labels, 0);
         metrics.insertErrors.inc(labels);
-        const wait = Math.max(minRetryMs, backoffMs(attempt, 500, 10_000));
+        const wait = Math.max(minRetryMs, SERVICE_RETRY.delayMs(attempt));
         r.downUntil = Date.now() + wait;
         this.#preferred[shard] = (idx + 1) % replicas.length;
         log.warn("clickhouse request failed, switching replica", {
@@ -191,6 +191,7 @@ export class ClickHouseService {
     body: string,
     signal: AbortSignal,
     queryId: string,
+    settings: Record<string, string | number> = {},
   ): Promise<void> {
     let attempt = 0;
     return this.#withFailover(shard, `insert ${table}`, signal, async (r) => {
@@ -203,7 +204,8 @@ export class ClickHouseService {
         clickhouse_settings: {
           insert_deduplicate: 1,
           log_queries: 1,
-        },
+          ...settings,
+        } as unknown as Record<string, never>,
       });
     }, (err) => {
       const row = rejectedRow(describeError(err).text);
@@ -225,6 +227,29 @@ export class ClickHouseService {
       const rs = await r.client.query({ query: sql, format: "JSONEachRow" });
       return await rs.json<T>();
     });
+  }
+
+  /**
+   * Runs a query on the first replica of `shard` that answers, trying each
+   * once (start-up and schema polls: no endless retry). Undefined when none
+   * answered; ClickHouse errors other than connection failures propagate.
+   */
+  async queryOnce<T>(shard: number, sql: string): Promise<T[] | undefined> {
+    let lastErr: unknown;
+    for (const r of this.#shards[shard]) {
+      try {
+        const rs = await r.client.query({ query: sql, format: "JSONEachRow" });
+        return await rs.json<T>();
+      } catch (err) {
+        lastErr = err;
+        if (describeError(err).code !== undefined) throw err;
+      }
+    }
+    this.#opts.log.debug("no replica answered", {
+      shard: shard + 1,
+      error: describeError(lastErr).text,
+    });
+    return undefined;
   }
 
   /**

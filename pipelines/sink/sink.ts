@@ -8,19 +8,24 @@
  */
 import type { Consumer, EachBatchPayload, Kafka, Producer } from "kafkajs";
 import {
-  backoffMs,
   type Logger,
   Partitioners,
+  SERVICE_RETRY,
   sleep,
   sqlString,
 } from "../runtime/mod.ts";
+import {
+  type AnyTables,
+  type Capabilities,
+  SCHEMA_REFRESH_MS,
+} from "./any_table.ts";
 import { PartitionState, type Range } from "./batch.ts";
-import { encodeChange } from "./cdc.ts";
 import type { SinkConfig } from "./config.ts";
+import { boundedMessage, sendDeadLetters } from "./dead_letters.ts";
 import {
   buildRequests,
   deadLetterBodies,
-  deadLetterMessage,
+  insertPlan,
   type InsertRequest,
   locateRow,
   requestBody,
@@ -28,12 +33,7 @@ import {
 } from "./encoder.ts";
 import { decodeManifest, encodeManifest } from "./manifest.ts";
 import type { SinkMetrics } from "./metrics.ts";
-import {
-  routeTopic,
-  shardOfId,
-  shardOfPartition,
-  type Target,
-} from "./routes.ts";
+import { routeTopic, shardOfPartition } from "./routes.ts";
 import {
   Aborted,
   type ClickHouseService,
@@ -41,7 +41,7 @@ import {
   RowRejected,
 } from "./service.ts";
 import { EVENT_TABLES } from "./tables.ts";
-import { encodeEvent } from "./validate.ts";
+import { type Destination, transformMessage } from "./transform.ts";
 
 /** What the sink needs from outside. */
 export interface SinkDeps {
@@ -50,6 +50,10 @@ export interface SinkDeps {
   metrics: SinkMetrics;
   service: ClickHouseService;
   kafka: Kafka;
+  /** Resolved `--map glob=[db.]table` targets (any table). */
+  tables?: AnyTables;
+  /** What the servers support (insert settings for table targets). */
+  capabilities?: Capabilities;
 }
 
 interface Taken extends TakenRange {
@@ -57,6 +61,33 @@ interface Taken extends TakenRange {
 }
 
 const decoder = new TextDecoder();
+
+/**
+ * Budget of {@link Sink.stop}: the last flush and disconnects, inside the
+ * process's 15 s shutdown deadline.
+ */
+export const FINAL_FLUSH_MS = 10_000;
+
+/**
+ * Whether `p` settled (rethrowing its error) before `signal` aborted; a
+ * hanging request must not hold the shutdown.
+ */
+async function settledBefore(
+  p: Promise<unknown> | undefined,
+  signal: AbortSignal,
+): Promise<boolean> {
+  if (signal.aborted) return false;
+  let onAbort!: () => void;
+  const aborted = new Promise<false>((r) => {
+    onAbort = () => r(false);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([Promise.resolve(p).then(() => true), aborted]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
 
 /** Kafka → ClickHouse with exactly-once rows (see README "Design"). */
 export class Sink {
@@ -66,7 +97,7 @@ export class Sink {
     string,
     Promise<Map<number, { offset: number; metadata: string | null }>>
   >();
-  readonly #targets = new Map<string, Target | undefined>();
+  readonly #targets = new Map<string, Destination | undefined>();
   readonly #stop = new AbortController();
   #consumer!: Consumer;
   #admin!: ReturnType<Kafka["admin"]>;
@@ -80,6 +111,7 @@ export class Sink {
   /** Start time of the last insert per `table|shard` (rate rule). */
   readonly #lastInsert = new Map<string, number>();
   #stopped: Promise<void> | undefined;
+  #incomplete = false;
 
   constructor(deps: SinkDeps) {
     this.#d = deps;
@@ -148,28 +180,44 @@ export class Sink {
 
   /**
    * Stops consuming, flushes what is buffered (commits included), and
-   * disconnects. Idempotent.
+   * disconnects, all within {@link FINAL_FLUSH_MS}. Idempotent. Past that
+   * (ClickHouse down or hanging) nothing more is committed and
+   * {@link incomplete} turns true: the process exits non-zero and the next
+   * run re-forms the ranges from the manifest (no loss, no duplicate).
    */
   stop(): Promise<void> {
     this.#stopped ??= (async () => {
+      const { config, log } = this.#d;
       this.#stop.abort();
-      await this.#loop;
-      // A last flush while the consumer can still commit; bounded by the
-      // shutdown deadline. ClickHouse down → nothing committed, the next
-      // run re-forms the ranges from the manifest.
-      const wait = this.#lastFlushStart + this.#d.config.minInsertIntervalMs -
+      const expired = AbortSignal.timeout(FINAL_FLUSH_MS);
+      let done = await settledBefore(this.#loop, expired);
+      const wait = this.#lastFlushStart + config.minInsertIntervalMs -
         Date.now();
-      if (wait > 0) await sleep(wait);
+      if (done && wait > 0) await sleep(wait, expired);
       try {
-        await this.#flush(new AbortController().signal, true);
+        done &&= await settledBefore(this.#flush(expired, true), expired);
       } catch (err) {
-        this.#d.log.warn("final flush failed", { err });
+        done = false;
+        log.warn("final flush failed", { err });
       }
-      await this.#consumer?.disconnect().catch(() => {});
-      await this.#producer?.disconnect().catch(() => {});
-      await this.#admin?.disconnect().catch(() => {});
+      if (!done || expired.aborted) {
+        this.#incomplete = true;
+        log.error(
+          "final flush did not complete before the shutdown deadline; exiting non-zero, the next run re-forms the uncommitted ranges from the manifest",
+          { deadline_ms: FINAL_FLUSH_MS, buffered_rows: this.#buffered().rows },
+        );
+      }
+      const quit = AbortSignal.timeout(3_000);
+      await settledBefore(this.#consumer?.disconnect(), quit).catch(() => {});
+      await settledBefore(this.#producer?.disconnect(), quit).catch(() => {});
+      await settledBefore(this.#admin?.disconnect(), quit).catch(() => {});
     })();
     return this.#stopped;
+  }
+
+  /** The final flush did not complete (see {@link stop}): exit non-zero. */
+  get incomplete(): boolean {
+    return this.#incomplete;
   }
 
   /** For `/health`. */
@@ -307,23 +355,32 @@ export class Sink {
     }
   }
 
+  /** The destination of `topic` (cached; table targets stay live). */
+  #destination(topic: string): Destination | undefined {
+    if (this.#targets.has(topic)) return this.#targets.get(topic);
+    const target = routeTopic(this.#d.config.routes, topic);
+    let dest: Destination | undefined;
+    if (target === undefined) dest = undefined;
+    else if (typeof target !== "string") dest = this.#d.tables?.get(target);
+    else if (target in EVENT_TABLES) {
+      dest = {
+        kind: "event",
+        table: EVENT_TABLES[target as keyof typeof EVENT_TABLES],
+      };
+    } else dest = { kind: "cdc", target };
+    this.#targets.set(topic, dest);
+    return dest;
+  }
+
   #append(
     st: PartitionState,
     topic: string,
     partition: number,
     messages: EachBatchPayload["batch"]["messages"],
   ) {
-    const { config, metrics } = this.#d;
+    const { metrics } = this.#d;
     const shards = this.#d.service.shardCount;
-    const partShard = shardOfPartition(topic, partition, shards);
-    let target = this.#targets.get(topic);
-    if (!this.#targets.has(topic)) {
-      target = routeTopic(config.routes, topic);
-      this.#targets.set(topic, target);
-    }
-    const eventTable = target && target in EVENT_TABLES
-      ? EVENT_TABLES[target as keyof typeof EVENT_TABLES]
-      : undefined;
+    const dest = this.#destination(topic);
     const now = Date.now();
     let n = 0;
     for (const m of messages) {
@@ -333,49 +390,48 @@ export class Sink {
       n++;
       const range = st.rangeFor(offset);
       const value = m.value === null ? null : decoder.decode(m.value);
-      const meta = { topic, partition, offset };
-      if (!target) {
-        range.addDeadLetter(
+      const out = transformMessage(
+        dest,
+        {
+          topic,
+          partition,
           offset,
-          `no table is mapped to topic ${topic}`,
-          value ?? "",
-          now,
-        );
-      } else if (eventTable) {
-        if (value === null) {
-          range.addDeadLetter(offset, "empty message (null value)", "", now);
-          continue;
-        }
-        const enc = encodeEvent(eventTable, value, meta);
-        if (enc.ok) {
+          value,
+          key: m.key === null || m.key === undefined
+            ? null
+            : decoder.decode(m.key),
+          timestampMs: Number(m.timestamp),
+        },
+        shards,
+        range.ingestTs(now),
+      );
+      switch (out.kind) {
+        case "row":
           range.addRow(
             offset,
-            eventTable.name,
-            partShard,
-            enc.line,
+            out.table,
+            out.shard,
+            out.line,
             now,
-            enc.eventMs,
+            out.eventMs,
+            out.closed,
           );
-        } else range.addDeadLetter(offset, enc.reason, value, now);
-      } else {
-        const r = encodeChange(value, meta, target);
-        if (r.kind === "row") {
-          range.addRow(
+          if (out.unknown) {
+            metrics.unknownFields.inc({ table: out.table }, out.unknown);
+          }
+          break;
+        case "dead":
+          range.addDeadLetter(offset, out.reason, out.original, now);
+          break;
+        case "truncate":
+          range.addTruncate(
             offset,
-            r.table,
-            shardOfId(r.id, shards),
-            r.line,
+            { table: out.table, version: out.version },
             now,
-            r.eventMs,
           );
-        } else if (r.kind === "invalid") {
-          range.addDeadLetter(offset, r.reason, value ?? "", now);
-        } else if (r.kind === "truncate") {
-          range.addTruncate(offset, {
-            table: r.table,
-            version: r.version,
-          }, now);
-        } else range.addSkip(offset, now);
+          break;
+        case "skip":
+          range.addSkip(offset, now);
       }
     }
     if (n > 0) {
@@ -390,6 +446,8 @@ export class Sink {
   async #flushLoop(): Promise<void> {
     const { config, log, metrics } = this.#d;
     let lastLag = 0;
+    let lastSchema = Date.now();
+    let refreshing = false;
     let failures = 0;
     while (!this.#stop.signal.aborted) {
       await sleep(20, this.#stop.signal);
@@ -397,6 +455,12 @@ export class Sink {
       if (now - lastLag > 5_000) {
         lastLag = now;
         void this.#updateLag().catch(() => {});
+      }
+      const tables = this.#d.tables;
+      if (tables?.size && !refreshing && now - lastSchema > SCHEMA_REFRESH_MS) {
+        lastSchema = now;
+        refreshing = true;
+        void tables.refresh().catch(() => {}).finally(() => refreshing = false);
       }
       const b = this.#buffered();
       metrics.bufferedRows.set(b.rows);
@@ -418,7 +482,7 @@ export class Sink {
         if (err instanceof Aborted) return;
         failures++;
         log.warn("flush failed, will retry", { err, failures });
-        await sleep(backoffMs(failures, 500, 10_000), this.#stop.signal);
+        await sleep(SERVICE_RETRY.delayMs(failures), this.#stop.signal);
       }
     }
   }
@@ -484,7 +548,10 @@ export class Sink {
       const active = taken.filter((t) => !t.state.dropped);
       // 2. Rows, per table and shard, in parallel across shards.
       await Promise.all(
-        buildRequests(active).map((req) => this.#insert(req, signal)),
+        buildRequests(
+          active,
+          (table) => this.#d.tables?.byInsertTable(table) !== undefined,
+        ).map((req) => this.#insert(req, signal)),
       );
       // 3. Dead letters: table, then topic.
       for (const t of active) {
@@ -548,22 +615,28 @@ export class Sink {
 
   async #insert(req: InsertRequest, signal: AbortSignal): Promise<void> {
     const { metrics, config } = this.#d;
-    const table = qualified(config.database, `${req.table}_local`);
+    const plan = insertPlan(req, {
+      database: config.database,
+      group: config.group,
+      capabilities: this.#d.capabilities,
+      table: this.#d.tables?.byInsertTable(req.table),
+    });
     while (true) {
       const body = requestBody(req);
       const rows = req.parts.reduce((n, p) => n + p.lines.length, 0);
       if (rows === 0) return;
-      await this.#pace(req.table, req.shard, signal);
+      await this.#pace(plan.pace, req.shard, signal);
       const t0 = performance.now();
       try {
         await this.#d.service.insert(
           req.shard,
-          table,
+          plan.table,
           body,
           signal,
           `${config.group}.${req.table}.s${
             req.shard + 1
           }.${crypto.randomUUID()}`,
+          plan.settings,
         );
         metrics.insertSeconds.observe(
           { table: req.table },
@@ -592,15 +665,17 @@ export class Sink {
     if (!loc) {
       // Cannot tell which row: dead-letter the whole request, deterministic.
       for (const part of req.parts) {
-        for (const line of part.lines.splice(0)) {
-          this.#lineToDeadLetter(part.taken.range, line, reason);
-        }
+        const offsets = part.offsets.splice(0);
+        part.lines.splice(0).forEach((line, i) => {
+          this.#lineToDeadLetter(part.taken.range, line, reason, offsets[i]);
+        });
       }
       return;
     }
     const part = req.parts[loc.part];
     const [line] = part.lines.splice(loc.index, 1);
-    this.#lineToDeadLetter(part.taken.range, line, reason);
+    const [offset] = part.offsets.splice(loc.index, 1);
+    this.#lineToDeadLetter(part.taken.range, line, reason, offset);
     this.#d.log.warn("row rejected by ClickHouse, dead-lettered", {
       table: req.table,
       topic: part.taken.topic,
@@ -609,10 +684,14 @@ export class Sink {
     });
   }
 
-  #lineToDeadLetter(range: Range, line: string, reason: string) {
-    const m = /"_offset":(\d+),"_ingested_at":\d+\}$/.exec(line);
+  #lineToDeadLetter(
+    range: Range,
+    line: string,
+    reason: string,
+    offset: number | undefined,
+  ) {
     range.deadLetters.push({
-      offset: m ? Number(m[1]) : range.from,
+      offset: offset ?? range.from,
       reason,
       original: line,
     });
@@ -643,24 +722,20 @@ export class Sink {
       metrics.deadLetters.inc({ topic: t.topic }, t.range.deadLetters.length);
       if (!config.dlqTopic) continue;
       for (const dl of t.range.deadLetters) {
-        messages.push(deadLetterMessage(t, dl));
+        messages.push(boundedMessage(t, dl));
       }
     }
     if (!config.dlqTopic || messages.length === 0) return;
-    for (let attempt = 0;; attempt++) {
-      try {
-        await this.#producer.send({
-          topic: config.dlqTopic,
-          acks: -1,
-          messages,
-        });
-        return;
-      } catch (err) {
-        if (signal.aborted) throw new Aborted();
-        log.warn("dead-letter topic write failed, retrying", { err, attempt });
-        await sleep(backoffMs(attempt, 500, 10_000), signal);
-      }
-    }
+    // Bounded requests; what still cannot be written is given up, counted
+    // and logged (it is in analytics.dead_letter): rows must move on.
+    await sendDeadLetters({
+      producer: this.#producer,
+      topic: config.dlqTopic,
+      messages,
+      signal,
+      log,
+      onUnwritten: (n) => metrics.deadLettersUnwritten.inc(n),
+    });
   }
 
   async #truncates(active: Taken[], signal: AbortSignal) {

@@ -8,6 +8,7 @@ import {
   PIPELINE_METRICS_PORTS as METRICS_PORTS,
   PIPELINE_TARGETS,
 } from "../../schemas/topology.ts";
+import { missingPermission, requirePermissions } from "../../tests/_gate.ts";
 
 type Svc = {
   image: string;
@@ -21,7 +22,14 @@ type Svc = {
 };
 
 const ROOT = new URL("../../", import.meta.url);
-const services = composeModel().services as Record<string, Svc>;
+// The model reads dashboards/ templates: without read access, ignore the file.
+const READABLE = { name: "read", path: "dashboards" } as const;
+requirePermissions(import.meta, READABLE);
+const services =
+  (missingPermission(READABLE) ? {} : composeModel().services) as Record<
+    string,
+    Svc
+  >;
 
 /** Default metrics port of each deno.json pipeline task. */
 const TASK_PORTS: Record<string, number> = {

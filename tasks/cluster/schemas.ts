@@ -7,7 +7,7 @@
  * @module
  */
 
-import { Kafka, logLevel } from "kafkajs";
+import { type Admin, Kafka, logLevel } from "kafkajs";
 import pg from "pg";
 import {
   CLICKHOUSE_NODES,
@@ -74,19 +74,25 @@ export async function loadTopics(): Promise<ResolvedTopic[]> {
   }));
 }
 
-const silentLogger = () => () => {};
+/**
+ * The one Kafka client of the cluster tasks: an admin on the bootstrap
+ * brokers, silent (the tasks print their own summary). Self-contained on
+ * purpose: `tasks/` never imports `pipelines/`.
+ */
+function clusterAdmin(clientId: string, retries: number): Admin {
+  return new Kafka({
+    clientId,
+    brokers: [...KAFKA_BOOTSTRAP],
+    logLevel: logLevel.NOTHING,
+    logCreator: () => () => {},
+    retry: { retries, initialRetryTime: 300 },
+  }).admin();
+}
 
 /** Create missing Kafka topics, grow partitions if fewer than specified. Returns a summary line. */
 export async function applyKafkaTopics(): Promise<string> {
   const topics = await loadTopics();
-  const kafka = new Kafka({
-    clientId: "cluster-schemas",
-    brokers: [...KAFKA_BOOTSTRAP],
-    logLevel: logLevel.NOTHING,
-    logCreator: silentLogger,
-    retry: { retries: 8, initialRetryTime: 300 },
-  });
-  const admin = kafka.admin();
+  const admin = clusterAdmin("cluster-schemas", 8);
   await admin.connect();
   try {
     const existing = new Set(await admin.listTopics());
@@ -134,14 +140,7 @@ export async function applyKafkaTopics(): Promise<string> {
  * the next one, so min.insync.replicas=2 always holds.
  */
 export async function underReplicatedPartitions(): Promise<number> {
-  const kafka = new Kafka({
-    clientId: "cluster-isr",
-    brokers: [...KAFKA_BOOTSTRAP],
-    logLevel: logLevel.NOTHING,
-    logCreator: silentLogger,
-    retry: { retries: 2, initialRetryTime: 300 },
-  });
-  const admin = kafka.admin();
+  const admin = clusterAdmin("cluster-isr", 2);
   await admin.connect();
   try {
     const meta = await admin.fetchTopicMetadata({

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { RotatingFileOutput } from "./file.ts";
+import { requirePermissions } from "../../../tests/_gate.ts";
+
+requirePermissions(import.meta, { name: "write", path: ".data" });
 
 /** A scratch directory under `.data/tests` (the test task may write only under .data). */
 async function tempDir(): Promise<string> {

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import type { Message, Producer } from "../../runtime/mod.ts";
+import { type Message, type Producer, sendAcked } from "../../runtime/mod.ts";
 import type { EventSlot } from "../models/mod.ts";
 import type { EventOutput, OutputStats } from "./mod.ts";
 
@@ -114,7 +114,7 @@ export class KafkaEventOutput implements EventOutput {
     const topicMessages = batches
       .map((messages, i) => ({ topic: names[i], messages }))
       .filter((t) => t.messages.length > 0);
-    const p = this.#o.producer.sendBatch({ topicMessages, acks: -1 })
+    const p = sendAcked(this.#o.producer, { topicMessages })
       .then(() => {
         this.stats.events += events;
         this.stats.bytes += bytes;

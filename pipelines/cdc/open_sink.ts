@@ -1,0 +1,101 @@
+/**
+ * The relay's Kafka side at start: topics (and the dead-letter topic)
+ * ensured, the ordered acknowledged producer connected and sized from the
+ * configuration, its acks feeding the metrics.
+ *
+ * @module
+ */
+import { createKafka, prepareTopics } from "../runtime/kafka.ts";
+import { createProducer } from "../runtime/producer.ts";
+import type { Logger } from "../runtime/log.ts";
+import type { CdcConfig } from "./config.ts";
+import type { TableMeta } from "./envelope.ts";
+import type { CdcMetrics } from "./metrics.ts";
+import { KafkaSink } from "./sink.ts";
+
+const APP_NAME = "deno-cdc";
+
+/**
+ * Connects the producer; makes sure every table's topic exists (creating
+ * missing ones when allowed — broker auto-creation is off by design).
+ */
+export async function openSink(
+  cfg: CdcConfig,
+  tables: TableMeta[],
+  metrics: CdcMetrics,
+  log: Logger,
+): Promise<{ sink: KafkaSink; close: () => Promise<void> }> {
+  const kafka = createKafka({
+    brokers: cfg.brokers,
+    clientId: `${APP_NAME}-${cfg.topicPrefix}`,
+    log,
+  });
+  await prepareTopics(kafka, [...new Set(tables.map((t) => t.topic))], {
+    create: cfg.createTopics,
+    brokers: cfg.brokers,
+    log,
+    missingHint:
+      "create them (3 partitions, RF 3) or run with --create-topics true",
+  });
+  const dlqTopic = await prepareDlq(kafka, cfg, log);
+  const producer = createProducer(kafka, { idempotent: false });
+  await producer.connect();
+  const sink = new KafkaSink(
+    producer,
+    {
+      maxBatchRecords: cfg.maxBatchRecords,
+      maxBatchBytes: 768 * 1024,
+      maxPending: cfg.maxPendingRecords,
+      maxPendingBytes: cfg.maxPendingBytes,
+      maxRecordBytes: cfg.maxRecordBytes,
+      dlqTopic,
+      onDeadLetter: (topic) => metrics.deadLetters.inc({ topic }),
+    },
+    log.child({ stage: "kafka" }),
+    0n,
+  );
+  sink.onAck((batch) => {
+    const now = Date.now();
+    metrics.recordsProduced.inc(batch.length);
+    for (const r of batch) {
+      if (r.commitTimeMs !== undefined) {
+        metrics.endToEndLag.observe(Math.max(0, now - r.commitTimeMs) / 1000);
+      }
+    }
+  });
+  sink.start();
+  return {
+    sink,
+    close: async () => {
+      await sink.close();
+      await producer.disconnect();
+    },
+  };
+}
+
+/**
+ * The dead-letter topic, ensured like the others; missing without
+ * --create-topics: a warning, and an over-size record stops the relay.
+ */
+async function prepareDlq(
+  kafka: ReturnType<typeof createKafka>,
+  cfg: CdcConfig,
+  log: Logger,
+): Promise<string> {
+  if (!cfg.dlqTopic) return "";
+  try {
+    await prepareTopics(kafka, [cfg.dlqTopic], {
+      create: cfg.createTopics,
+      brokers: cfg.brokers,
+      log,
+      missingHint: "",
+    });
+    return cfg.dlqTopic;
+  } catch (err) {
+    log.warn(
+      "dead-letter topic unavailable: a record too large for Kafka will stop the relay",
+      { dlq: cfg.dlqTopic, err },
+    );
+    return "";
+  }
+}

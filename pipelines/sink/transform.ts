@@ -1,0 +1,166 @@
+/**
+ * The pure part of the sink: one Kafka message and the table its topic is
+ * routed to → a row (table, shard, JSONEachRow line), a dead letter, a CDC
+ * truncate, or nothing. The sink loop only batches, flushes and commits what
+ * this returns; everything here is a function of the message and the ingest
+ * time, so a range re-formed after a crash yields the same rows.
+ *
+ * @module
+ */
+import { encodeChange } from "./cdc.ts";
+import type { RowConverter } from "./row.ts";
+import { shardOfId, shardOfPartition, type Target } from "./routes.ts";
+import type { EventTable } from "./tables.ts";
+import { encodeEvent, parseObject } from "./validate.ts";
+
+/** A Kafka message as the transform needs it. */
+export interface SinkMessage {
+  topic: string;
+  partition: number;
+  offset: number;
+  /** UTF-8 decoded value; null for a tombstone. */
+  value: string | null;
+  key: string | null;
+  /** Kafka message timestamp (epoch ms). */
+  timestampMs: number;
+}
+
+/** Any table, typed from ClickHouse (`--map glob=[db.]table`). */
+export interface TableSink {
+  kind: "table";
+  /** The batch key: the local table rows are inserted into, `db.table`. */
+  insertTable: string;
+  /** The current converter (rebuilt when the table changes). */
+  converter: RowConverter;
+  /** Optional JSON Schema check: undefined = valid, else the reason. */
+  validate?: (value: unknown) => string | undefined;
+  /** Unknown fields make the message a dead letter instead of being ignored. */
+  strict?: boolean;
+}
+
+/** Where a topic's messages go, once resolved. */
+export type Destination =
+  | { kind: "event"; table: EventTable }
+  | { kind: "cdc"; target: Target }
+  | TableSink;
+
+/** What one message becomes. */
+export type Outcome =
+  | {
+    kind: "row";
+    table: string;
+    shard: number;
+    line: string;
+    /** Complete line; otherwise the batch appends `_ingested_at` and `}`. */
+    closed: boolean;
+    eventMs?: number;
+    /** Fields of the message the table has no column for. */
+    unknown?: number;
+  }
+  | { kind: "dead"; reason: string; original: string }
+  | { kind: "truncate"; table: string; version: number }
+  | { kind: "skip" };
+
+/**
+ * Transforms `m` for destination `dest` (undefined: no route matched).
+ * `shards` is the shard count, `ingestedSec` the range's ingest time.
+ */
+export function transformMessage(
+  dest: Destination | undefined,
+  m: SinkMessage,
+  shards: number,
+  ingestedSec: number,
+): Outcome {
+  const { topic, partition, offset, value } = m;
+  if (!dest) {
+    return {
+      kind: "dead",
+      reason: `no table is mapped to topic ${topic}`,
+      original: value ?? "",
+    };
+  }
+  const meta = { topic, partition, offset };
+  switch (dest.kind) {
+    case "event": {
+      if (value === null) {
+        return {
+          kind: "dead",
+          reason: "empty message (null value)",
+          original: "",
+        };
+      }
+      const enc = encodeEvent(dest.table, value, meta);
+      if (!enc.ok) return { kind: "dead", reason: enc.reason, original: value };
+      return {
+        kind: "row",
+        table: dest.table.name,
+        shard: shardOfPartition(topic, partition, shards),
+        line: enc.line,
+        closed: false,
+        eventMs: enc.eventMs,
+      };
+    }
+    case "cdc": {
+      const r = encodeChange(value, meta, dest.target);
+      if (r.kind === "row") {
+        return {
+          kind: "row",
+          table: r.table,
+          shard: shardOfId(r.id, shards),
+          line: r.line,
+          closed: false,
+          eventMs: r.eventMs,
+        };
+      }
+      if (r.kind === "invalid") {
+        return { kind: "dead", reason: r.reason, original: value ?? "" };
+      }
+      if (r.kind === "truncate") return r;
+      return { kind: "skip" };
+    }
+    case "table":
+      return tableRow(dest, m, shards, ingestedSec);
+  }
+}
+
+function tableRow(
+  dest: TableSink,
+  m: SinkMessage,
+  shards: number,
+  ingestedSec: number,
+): Outcome {
+  if (m.value === null) {
+    return { kind: "dead", reason: "empty message (null value)", original: "" };
+  }
+  const parsed = parseObject(m.value);
+  if (!parsed.ok) {
+    return { kind: "dead", reason: parsed.reason, original: m.value };
+  }
+  if (dest.validate) {
+    const why = dest.validate(parsed.value);
+    if (why !== undefined) {
+      return { kind: "dead", reason: `schema: ${why}`, original: m.value };
+    }
+  }
+  const r = dest.converter.convert(parsed.value, m, ingestedSec);
+  if (!r.ok) return { kind: "dead", reason: r.reason, original: m.value };
+  if (dest.strict && r.unknown > 0) {
+    const cols = new Set(dest.converter.columns);
+    const extra = Object.keys(parsed.value).filter((k) => !cols.has(k));
+    return {
+      kind: "dead",
+      reason: `unknown field(s) ${extra.slice(0, 5).join(", ")} (strict route)`,
+      original: m.value,
+    };
+  }
+  return {
+    kind: "row",
+    table: dest.insertTable,
+    // One shard per Kafka partition: a retried range reaches the shard that
+    // holds the first attempt's block hashes.
+    shard: shardOfPartition(m.topic, m.partition, shards),
+    line: r.line,
+    closed: true,
+    unknown: r.unknown,
+  };
+}
