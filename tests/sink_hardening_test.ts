@@ -228,14 +228,20 @@ sinkTest({
     const admin = testKafka().admin();
     await admin.connect();
     try {
-      await admin.createTopics({
-        topics: [{
-          topic: dlq,
-          numPartitions: 1,
-          replicationFactor: 3,
-          configEntries: [{ name: "max.message.bytes", value: "4096" }],
-        }],
-      });
+      // A broker that has not yet learnt of the new topic answers its
+      // metadata request with UNKNOWN_TOPIC_OR_PARTITION: ask again.
+      await pollUntil(
+        () =>
+          admin.createTopics({
+            topics: [{
+              topic: dlq,
+              numPartitions: 1,
+              replicationFactor: 3,
+              configEntries: [{ name: "max.message.bytes", value: "4096" }],
+            }],
+          }).then(() => true),
+        { what: `topic ${dlq} created`, timeoutMs: 30_000, intervalMs: 500 },
+      );
     } finally {
       await admin.disconnect();
     }

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import "./_env_guard.ts"; // before the libraries: they read env at load
 import {
   type Kafka,
   Partitioners,
