@@ -35,6 +35,10 @@ import {
 } from "../pipelines/runtime/endpoints.ts";
 import { SPEC as SHIPPER_SPEC } from "../pipelines/shipper/config.ts";
 import { COMPOSE_FILE, composeDrift } from "../tasks/cluster/compose.ts";
+import { requirePermissions } from "./_gate.ts";
+
+// Reads deno.json, compose/ and the installer.
+requirePermissions(import.meta, { name: "read", path: "." });
 
 const ROOT = new URL("../", import.meta.url);
 const read = (rel: string) => Deno.readTextFile(new URL(rel, ROOT));
