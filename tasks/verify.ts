@@ -20,12 +20,7 @@ import {
   PipelineError,
   runPipeline,
 } from "../pipelines/runtime/mod.ts";
-import {
-  CLICKHOUSE_HAPROXY_URL,
-  HOST,
-  KAFKA_BOOTSTRAP,
-  POSTGRES,
-} from "../schemas/topology.ts";
+import { DEFAULT_ENDPOINTS } from "../pipelines/runtime/endpoints.ts";
 import {
   type Check,
   clickhouseIds,
@@ -83,16 +78,16 @@ if (import.meta.main) {
 export async function verifyRun(m: RunManifest): Promise<number> {
   const log = createLogger("verify", "error");
   const kafka = createKafka({
-    brokers: [...KAFKA_BOOTSTRAP],
+    brokers: [...DEFAULT_ENDPOINTS.kafkaBrokers],
     clientId: "verify",
     log,
   });
-  const ch = createClickHouse({ url: CLICKHOUSE_HAPROXY_URL });
+  const ch = createClickHouse({ url: DEFAULT_ENDPOINTS.clickhouseUrl });
   const pg = createPgClient({
-    url:
-      `postgres://${POSTGRES.user}@${HOST}:${POSTGRES.port}/${POSTGRES.database}`,
+    url: DEFAULT_ENDPOINTS.postgresUrl,
     applicationName: "verify",
-    password: Deno.env.get("PGPASSWORD") ?? POSTGRES.password,
+    password: Deno.env.get("PGPASSWORD") ??
+      DEFAULT_ENDPOINTS.localPostgresPassword,
   });
   const checks: Check[] = [];
   try {

@@ -17,7 +17,7 @@ import {
   alertWebhookUrl,
   DEFAULT_ALERT_WEBHOOK_URL,
   renderAlertmanagerConfig,
-} from "../tasks/cluster/alertmanager.ts";
+} from "../dashboards/alertmanager/render.ts";
 import { promqlMetricNames } from "../dashboards/src/inspect.ts";
 import {
   CLUSTER_READY,

@@ -6,36 +6,33 @@
  * @module
  */
 import type { OptionSpec } from "./cli.ts";
-import {
-  CLICKHOUSE_HAPROXY_URL,
-  clickhouseShardUrls,
-  HOST,
-  KAFKA_BOOTSTRAP,
-  PIPELINE_METRICS_PORTS,
-  POSTGRES,
-} from "../../schemas/topology.ts";
 
-/** Loopback addresses of the local cluster (derived from `schemas/topology.ts`). */
+/** Loopback addresses of the local cluster (see `tasks/cluster/topology.ts`). */
 export const DEFAULT_ENDPOINTS = {
-  kafkaBrokers: [...KAFKA_BOOTSTRAP] as readonly string[],
+  kafkaBrokers: ["127.0.0.1:19092", "127.0.0.1:19093", "127.0.0.1:19094"],
   /** HAProxy in front of all ClickHouse nodes. */
-  clickhouseUrl: CLICKHOUSE_HAPROXY_URL,
+  clickhouseUrl: "http://127.0.0.1:18120",
   /** ClickHouse nodes per shard: replicas of one shard joined by `|`, shards by `,`. */
-  clickhouseShards: clickhouseShardUrls().map((replicas) =>
-    replicas.join("|")
-  ) as readonly string[],
-  postgresUrl:
-    `postgres://${POSTGRES.user}@${HOST}:${POSTGRES.port}/${POSTGRES.database}`,
+  clickhouseShards: [
+    "http://127.0.0.1:18123|http://127.0.0.1:18124",
+    "http://127.0.0.1:18125|http://127.0.0.1:18126",
+  ],
+  postgresUrl: "postgres://postgres@127.0.0.1:15432/shop",
   /**
    * Password of the local development cluster's `postgres` user (set by
    * `deno task up`). Used by `start`/`verify` only when `PGPASSWORD` is unset;
    * real deployments pass the secret through `PGPASSWORD`.
    */
-  localPostgresPassword: POSTGRES.password,
+  localPostgresPassword: "postgres",
 } as const;
 
 /** Metrics ports per pipeline (Prometheus scrapes these). */
-export const METRICS_PORTS = PIPELINE_METRICS_PORTS;
+export const METRICS_PORTS = {
+  generator: 19464,
+  shipper: 19465,
+  sink: 19466,
+  cdc: 19467,
+} as const;
 
 /** `--brokers` / `KAFKA_BROKERS` (parsed as `string[]`). */
 export const brokersOption = {

@@ -17,7 +17,7 @@ import {
   PROMETHEUS,
   type Service,
   ZOOKEEPER,
-} from "../../schemas/topology.ts";
+} from "./topology.ts";
 
 /** Result of one probe. */
 export interface Health {

@@ -16,7 +16,7 @@ import {
   KAFKA_BOOTSTRAP,
   KAFKA_DEFAULTS,
   POSTGRES,
-} from "../../schemas/topology.ts";
+} from "./topology.ts";
 import { abs } from "./native.ts";
 
 /** One topic entry of `schemas/kafka/topics.json`. */

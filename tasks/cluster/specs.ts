@@ -22,7 +22,7 @@ import {
   SERVICES,
   ZOOKEEPER,
   ZOOKEEPER_JMX_CONFIG,
-} from "../../schemas/topology.ts";
+} from "./topology.ts";
 import {
   alertmanagerYml,
   clickhouseConfig,
@@ -37,7 +37,10 @@ import {
   prometheusYml,
   zooCfg,
 } from "./configs.ts";
-import { ALERTMANAGER_TEMPLATE, alertWebhookUrl } from "./alertmanager.ts";
+import {
+  ALERTMANAGER_TEMPLATE,
+  alertWebhookUrl,
+} from "../../dashboards/alertmanager/render.ts";
 import {
   abs,
   exists,

@@ -18,7 +18,7 @@ import {
   type Service,
   SERVICES,
   ZOOKEEPER,
-} from "../../schemas/topology.ts";
+} from "./topology.ts";
 import { probe } from "./health.ts";
 import { nativeMarker } from "./specs.ts";
 import { logFile, processArgs, runningPid } from "./processes.ts";
