@@ -279,3 +279,25 @@ export async function tempDataDir(prefix: string): Promise<string> {
   await Deno.mkdir(dir, { recursive: true });
   return dir;
 }
+
+/** Sum over partitions of (high watermark − committed offset) of `group`. */
+export async function groupLag(group: string, topic: string): Promise<number> {
+  const admin = testKafka().admin();
+  await admin.connect();
+  try {
+    const high = await admin.fetchTopicOffsets(topic);
+    const [committed] = await admin.fetchOffsets({
+      groupId: group,
+      topics: [topic],
+    });
+    let lag = 0;
+    for (const h of high) {
+      const c = committed.partitions.find((p) => p.partition === h.partition);
+      const off = c && Number(c.offset) >= 0 ? Number(c.offset) : 0;
+      lag += Number(h.high) - off;
+    }
+    return lag;
+  } finally {
+    await admin.disconnect();
+  }
+}

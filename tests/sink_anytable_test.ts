@@ -10,11 +10,11 @@ import assert from "node:assert/strict";
 import {
   chQuery,
   ensureTopics,
+  groupLag,
   pollUntil,
   startTask,
   type TaskProcess,
   tempDataDir,
-  testKafka,
 } from "./_helpers.ts";
 
 const BROKER = "127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094";
@@ -193,23 +193,6 @@ async function count(table: string, where = "1"): Promise<number> {
     `SELECT count() AS c FROM analytics.${table} WHERE ${where}`,
   );
   return Number(r.c);
-}
-
-async function groupLag(group: string, topic: string): Promise<number> {
-  const admin = testKafka().admin();
-  await admin.connect();
-  try {
-    const high = await admin.fetchTopicOffsets(topic);
-    const [c] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
-    let lag = 0;
-    for (const h of high) {
-      const p = c.partitions.find((x) => x.partition === h.partition);
-      lag += Number(h.high) - Math.max(0, Number(p?.offset ?? 0));
-    }
-    return lag;
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 const uid = () => crypto.randomUUID().slice(0, 8);

@@ -12,6 +12,7 @@ import {
   chQuery,
   ensureTopics,
   freshTopic,
+  groupLag,
   pollUntil,
   ROOT,
   startTask,
@@ -96,28 +97,6 @@ async function count(table: string, topic: string): Promise<number> {
     `SELECT count() AS c FROM analytics.${table} WHERE _topic = '${topic}'`,
   );
   return Number(row.c);
-}
-
-/** Sum over partitions of (high watermark − committed offset). */
-async function groupLag(group: string, topic: string): Promise<number> {
-  const admin = testKafka().admin();
-  await admin.connect();
-  try {
-    const high = await admin.fetchTopicOffsets(topic);
-    const [committed] = await admin.fetchOffsets({
-      groupId: group,
-      topics: [topic],
-    });
-    let lag = 0;
-    for (const h of high) {
-      const c = committed.partitions.find((p) => p.partition === h.partition);
-      const off = c && Number(c.offset) >= 0 ? Number(c.offset) : 0;
-      lag += Number(h.high) - off;
-    }
-    return lag;
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 /** Messages of `dlq` whose source is `topic`, once there are `n`. */

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import {
   chQuery,
   freshTopic,
+  groupLag,
   pollUntil,
   ROOT,
   startTask,
@@ -154,28 +155,6 @@ async function replicasAgree(table: string, topic: string, n: number) {
     what: `replicas of ${table} agreeing on ${n} rows`,
     timeoutMs: 180_000,
   });
-}
-
-/** Sum over partitions of (high watermark − committed offset) of `group`. */
-async function groupLag(group: string, topic: string): Promise<number> {
-  const admin = testKafka().admin();
-  await admin.connect();
-  try {
-    const high = await admin.fetchTopicOffsets(topic);
-    const [committed] = await admin.fetchOffsets({
-      groupId: group,
-      topics: [topic],
-    });
-    let lag = 0;
-    for (const h of high) {
-      const c = committed.partitions.find((p) => p.partition === h.partition);
-      const off = c && Number(c.offset) >= 0 ? Number(c.offset) : 0;
-      lag += Number(h.high) - off;
-    }
-    return lag;
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 function sink(topic: string, group: string, extra: string[] = []) {
