@@ -14,7 +14,7 @@ import {
   runPipeline,
   sleep,
 } from "../pipelines/runtime/mod.ts";
-import { DEFAULT_ENDPOINTS } from "../pipelines/runtime/endpoints.ts";
+import { KAFKA_BOOTSTRAP, POSTGRES } from "../schemas/topology.ts";
 import { groupLag, highWatermarks } from "./flow/kafka_ranges.ts";
 import { renderView, type Scrapes, stageLines } from "./flow/live_view.ts";
 import { eventsDir, FLOW_PORTS, flowPlan, isGenerator } from "./flow/plan.ts";
@@ -108,7 +108,7 @@ if (import.meta.main) {
     }
 
     const kafka = createKafka({
-      brokers: [...DEFAULT_ENDPOINTS.kafkaBrokers],
+      brokers: [...KAFKA_BOOTSTRAP],
       clientId: "start",
       log: createLogger("start", "error"),
     });
@@ -117,8 +117,7 @@ if (import.meta.main) {
     const startedAt = new Date();
 
     await ensurePortsFree();
-    const pgPassword = Deno.env.get("PGPASSWORD") ??
-      DEFAULT_ENDPOINTS.localPostgresPassword;
+    const pgPassword = Deno.env.get("PGPASSWORD") ?? POSTGRES.password;
     const procs = flowPlan(settings).map((spec) =>
       new Supervised(
         { ...spec, env: { ...spec.env, PGPASSWORD: pgPassword } },

@@ -20,7 +20,12 @@ import {
   PipelineError,
   runPipeline,
 } from "../pipelines/runtime/mod.ts";
-import { DEFAULT_ENDPOINTS } from "../pipelines/runtime/endpoints.ts";
+import {
+  CLICKHOUSE_HAPROXY_URL,
+  HOST,
+  KAFKA_BOOTSTRAP,
+  POSTGRES,
+} from "../schemas/topology.ts";
 import {
   type Check,
   clickhouseIds,
@@ -78,16 +83,16 @@ if (import.meta.main) {
 export async function verifyRun(m: RunManifest): Promise<number> {
   const log = createLogger("verify", "error");
   const kafka = createKafka({
-    brokers: [...DEFAULT_ENDPOINTS.kafkaBrokers],
+    brokers: [...KAFKA_BOOTSTRAP],
     clientId: "verify",
     log,
   });
-  const ch = createClickHouse({ url: DEFAULT_ENDPOINTS.clickhouseUrl });
+  const ch = createClickHouse({ url: CLICKHOUSE_HAPROXY_URL });
   const pg = createPgClient({
-    url: DEFAULT_ENDPOINTS.postgresUrl,
+    url:
+      `postgres://${POSTGRES.user}@${HOST}:${POSTGRES.port}/${POSTGRES.database}`,
     applicationName: "verify",
-    password: Deno.env.get("PGPASSWORD") ??
-      DEFAULT_ENDPOINTS.localPostgresPassword,
+    password: Deno.env.get("PGPASSWORD") ?? POSTGRES.password,
   });
   const checks: Check[] = [];
   try {

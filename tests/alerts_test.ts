@@ -17,7 +17,7 @@ import {
   alertWebhookUrl,
   DEFAULT_ALERT_WEBHOOK_URL,
   renderAlertmanagerConfig,
-} from "../dashboards/alertmanager/render.ts";
+} from "../tasks/cluster/alertmanager.ts";
 import { promqlMetricNames } from "../dashboards/src/inspect.ts";
 import {
   CLUSTER_READY,

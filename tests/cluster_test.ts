@@ -17,7 +17,7 @@ import {
   KAFKA_BOOTSTRAP,
   POSTGRES,
   SERVICES,
-} from "../tasks/cluster/topology.ts";
+} from "../schemas/topology.ts";
 import { composeDrift } from "../tasks/cluster/compose.ts";
 import type { ClusterStatus } from "../tasks/cluster/status.ts";
 

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { CLICKHOUSE_NODES, HOST } from "../../tasks/cluster/topology.ts";
+import { CLICKHOUSE_NODES, HOST } from "../../schemas/topology.ts";
 import { type DashboardDef, panel, traffic, UP_DOWN } from "./grafana.ts";
 
 /**

@@ -6,33 +6,36 @@
  * @module
  */
 import type { OptionSpec } from "./cli.ts";
+import {
+  CLICKHOUSE_HAPROXY_URL,
+  clickhouseShardUrls,
+  HOST,
+  KAFKA_BOOTSTRAP,
+  PIPELINE_METRICS_PORTS,
+  POSTGRES,
+} from "../../schemas/topology.ts";
 
-/** Loopback addresses of the local cluster (see `tasks/cluster/topology.ts`). */
+/** Loopback addresses of the local cluster (derived from `schemas/topology.ts`). */
 export const DEFAULT_ENDPOINTS = {
-  kafkaBrokers: ["127.0.0.1:19092", "127.0.0.1:19093", "127.0.0.1:19094"],
+  kafkaBrokers: [...KAFKA_BOOTSTRAP] as readonly string[],
   /** HAProxy in front of all ClickHouse nodes. */
-  clickhouseUrl: "http://127.0.0.1:18120",
+  clickhouseUrl: CLICKHOUSE_HAPROXY_URL,
   /** ClickHouse nodes per shard: replicas of one shard joined by `|`, shards by `,`. */
-  clickhouseShards: [
-    "http://127.0.0.1:18123|http://127.0.0.1:18124",
-    "http://127.0.0.1:18125|http://127.0.0.1:18126",
-  ],
-  postgresUrl: "postgres://postgres@127.0.0.1:15432/shop",
+  clickhouseShards: clickhouseShardUrls().map((replicas) =>
+    replicas.join("|")
+  ) as readonly string[],
+  postgresUrl:
+    `postgres://${POSTGRES.user}@${HOST}:${POSTGRES.port}/${POSTGRES.database}`,
   /**
    * Password of the local development cluster's `postgres` user (set by
    * `deno task up`). Used by `start`/`verify` only when `PGPASSWORD` is unset;
    * real deployments pass the secret through `PGPASSWORD`.
    */
-  localPostgresPassword: "postgres",
+  localPostgresPassword: POSTGRES.password,
 } as const;
 
 /** Metrics ports per pipeline (Prometheus scrapes these). */
-export const METRICS_PORTS = {
-  generator: 19464,
-  shipper: 19465,
-  sink: 19466,
-  cdc: 19467,
-} as const;
+export const METRICS_PORTS = PIPELINE_METRICS_PORTS;
 
 /** `--brokers` / `KAFKA_BROKERS` (parsed as `string[]`). */
 export const brokersOption = {

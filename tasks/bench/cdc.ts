@@ -26,6 +26,7 @@ import { parseArgs } from "node:util";
 import { createKafka } from "../../pipelines/runtime/kafka.ts";
 import { createLogger } from "../../pipelines/runtime/log.ts";
 import { pg } from "../../pipelines/runtime/postgres.ts";
+import { KAFKA_BOOTSTRAP, POSTGRES_URL } from "../../schemas/topology.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -49,8 +50,8 @@ for (
     Deno.exit(2);
   }
 }
-const BROKERS = ["127.0.0.1:19092", "127.0.0.1:19093", "127.0.0.1:19094"];
-const PG_URL = "postgres://postgres:postgres@127.0.0.1:15432/shop";
+const BROKERS = [...KAFKA_BOOTSTRAP];
+const PG_URL = POSTGRES_URL;
 const DBZ_DIR = ".cache/debezium";
 /** Repository root as an absolute path (for the JVM's and Maven's arguments). */
 const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);

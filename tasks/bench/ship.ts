@@ -33,7 +33,7 @@ import {
 import { parseArgs } from "node:util";
 import { createKafka } from "../../pipelines/runtime/kafka.ts";
 import { createLogger } from "../../pipelines/runtime/log.ts";
-import { DEFAULT_ENDPOINTS } from "../../pipelines/runtime/endpoints.ts";
+import { KAFKA_BOOTSTRAP } from "../../schemas/topology.ts";
 import { parseBytes, parseDuration } from "../../pipelines/runtime/cli.ts";
 
 const USAGE =
@@ -77,7 +77,7 @@ if (
   Deno.exit(2);
 }
 const PARTITIONS = 3;
-const brokers = [...DEFAULT_ENDPOINTS.kafkaBrokers];
+const brokers = [...KAFKA_BOOTSTRAP];
 const dir = ".data/bench/ship";
 const file = `${dir}/security-${N}.ndjson`;
 const keyed = `${dir}/security-${N}.keyed.tsv`;

@@ -18,6 +18,11 @@
 import { parseArgs } from "node:util";
 import { createKafka } from "../../pipelines/runtime/kafka.ts";
 import { createLogger } from "../../pipelines/runtime/log.ts";
+import {
+  CLICKHOUSE_NODES,
+  clickhouseUrl,
+  KAFKA_BOOTSTRAP,
+} from "../../schemas/topology.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -31,13 +36,11 @@ if (!Number.isInteger(N) || N <= 0) {
   console.error("error: --events must be a positive integer");
   Deno.exit(2);
 }
-const BROKERS = ["127.0.0.1:19092", "127.0.0.1:19093", "127.0.0.1:19094"];
-const NODES = [
-  { port: 19001, http: "http://127.0.0.1:18123" },
-  { port: 19002, http: "http://127.0.0.1:18124" },
-  { port: 19003, http: "http://127.0.0.1:18125" },
-  { port: 19004, http: "http://127.0.0.1:18126" },
-];
+const BROKERS = [...KAFKA_BOOTSTRAP];
+const NODES = CLICKHOUSE_NODES.map((n) => ({
+  port: n.tcpPort,
+  http: clickhouseUrl(n),
+}));
 const DB = "sink_bench";
 const DATA = ".data/bench";
 

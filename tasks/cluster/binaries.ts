@@ -6,7 +6,7 @@
  * @module
  */
 
-import { KAFKA_VERSION, POSTGRES, STATE_DIR } from "./topology.ts";
+import { KAFKA_VERSION, POSTGRES, STATE_DIR } from "../../schemas/topology.ts";
 import { abs, exists, JMX_AGENT, KAFKA_LIBS, PG_BIN } from "./paths.ts";
 
 /** A prerequisite is missing: message names what to install. */

@@ -4,9 +4,11 @@
  */
 import assert from "node:assert/strict";
 import { composeFiles, composeModel, PIPELINES_PROFILE } from "./compose.ts";
-import { PIPELINE_TARGETS } from "./topology.ts";
+import {
+  PIPELINE_METRICS_PORTS as METRICS_PORTS,
+  PIPELINE_TARGETS,
+} from "../../schemas/topology.ts";
 import { missingPermission, requirePermissions } from "../../tests/_gate.ts";
-import { METRICS_PORTS } from "../../pipelines/runtime/endpoints.ts";
 
 type Svc = {
   image: string;

@@ -24,12 +24,12 @@ import {
   type ScrapeTarget,
   shardMacro,
   ZOOKEEPER,
-} from "./topology.ts";
+} from "../../schemas/topology.ts";
 import { toYaml, type YamlValue } from "./yaml.ts";
 import {
   ALERTMANAGER_TEMPLATE,
   renderAlertmanagerConfig,
-} from "../../dashboards/alertmanager/render.ts";
+} from "./alertmanager.ts";
 
 /** ZooKeeper `zoo.cfg` (standalone). */
 export function zooCfg(dataDir: string): string {
@@ -374,7 +374,7 @@ export function prometheusYml(opts: PrometheusOptions): string {
 
 /**
  * Alertmanager config: the template of dashboards/alertmanager/alertmanager.yml
- * rendered with the webhook URL (see dashboards/alertmanager/render.ts).
+ * rendered with the webhook URL (see ./alertmanager.ts).
  */
 export function alertmanagerYml(template: string, webhookUrl: string): string {
   return [

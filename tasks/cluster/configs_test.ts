@@ -7,7 +7,7 @@ import { alertmanagerYml, haproxyCfg, prometheusYml } from "./configs.ts";
 import { argvMatches, type NativeSpec } from "./native.ts";
 import { formatStatus } from "./status.ts";
 import { needsPermissions } from "../../tests/_gate.ts";
-import { ALERTMANAGER_TEMPLATE } from "../../dashboards/alertmanager/render.ts";
+import { ALERTMANAGER_TEMPLATE } from "./alertmanager.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 

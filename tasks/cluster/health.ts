@@ -17,7 +17,7 @@ import {
   PROMETHEUS,
   type Service,
   ZOOKEEPER,
-} from "./topology.ts";
+} from "../../schemas/topology.ts";
 
 /** Result of one probe. */
 export interface Health {

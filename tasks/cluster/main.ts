@@ -17,7 +17,7 @@ import {
   type Service,
   SERVICES,
   STATE_DIR,
-} from "./topology.ts";
+} from "../../schemas/topology.ts";
 import {
   abs,
   alertmanagerConfig,
@@ -68,7 +68,7 @@ const USAGE = `Usage: deno task <up|down|status|compose:gen> [options]
       posts (default http://127.0.0.1:19096/alert).
   down [--purge]        Stop the cluster (data kept); --purge also deletes its data.
   status [--json]       Every service with address, pid and health.
-  compose:gen [--check] (Re)generate compose/ from tasks/cluster/topology.ts;
+  compose:gen [--check] (Re)generate compose/ from schemas/topology.ts;
                         --check exits 1 when the committed files differ.
   schemas               Apply schemas/ to a running cluster.
 `;
@@ -464,7 +464,7 @@ async function composeGen(args: string[]): Promise<void> {
         `compose/ is stale (run deno task compose:gen): ${drift.join(", ")}`,
       );
     }
-    log("compose/ matches tasks/cluster/topology.ts");
+    log("compose/ matches schemas/topology.ts");
     return;
   }
   const changed = await writeComposeFiles();

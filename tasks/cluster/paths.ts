@@ -6,7 +6,7 @@
  */
 
 import { fileURLToPath } from "node:url";
-import { POSTGRES } from "./topology.ts";
+import { JMX_AGENT_VERSION, POSTGRES } from "../../schemas/topology.ts";
 
 /** Absolute path of the repository root (no trailing slash). */
 export const ROOT: string = fileURLToPath(new URL("../../", import.meta.url))
@@ -21,7 +21,7 @@ export function abs(rel: string): string {
 export const KAFKA_LIBS = ".cache/kafka/libs";
 /** Optional JMX agent jar. */
 export const JMX_AGENT =
-  ".cache/kafka/agent/jmx_prometheus_javaagent-1.0.1.jar";
+  `.cache/kafka/agent/jmx_prometheus_javaagent-${JMX_AGENT_VERSION}.jar`;
 /** PostgreSQL binaries folder. */
 export const PG_BIN = `/usr/lib/postgresql/${POSTGRES.version}/bin`;
 

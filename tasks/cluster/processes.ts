@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Service } from "./topology.ts";
+import type { Service } from "../../schemas/topology.ts";
 import { abs, ROOT } from "./paths.ts";
 import type { NativeSpec } from "./specs.ts";
 

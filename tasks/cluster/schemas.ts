@@ -16,7 +16,7 @@ import {
   KAFKA_BOOTSTRAP,
   KAFKA_DEFAULTS,
   POSTGRES,
-} from "./topology.ts";
+} from "../../schemas/topology.ts";
 import { abs } from "./native.ts";
 
 /** One topic entry of `schemas/kafka/topics.json`. */

@@ -22,7 +22,7 @@ import {
   SERVICES,
   ZOOKEEPER,
   ZOOKEEPER_JMX_CONFIG,
-} from "./topology.ts";
+} from "../../schemas/topology.ts";
 import {
   alertmanagerYml,
   clickhouseConfig,
@@ -37,10 +37,7 @@ import {
   prometheusYml,
   zooCfg,
 } from "./configs.ts";
-import {
-  ALERTMANAGER_TEMPLATE,
-  alertWebhookUrl,
-} from "../../dashboards/alertmanager/render.ts";
+import { ALERTMANAGER_TEMPLATE, alertWebhookUrl } from "./alertmanager.ts";
 import {
   abs,
   exists,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { SERVICES } from "./topology.ts";
+import { SERVICES } from "../../schemas/topology.ts";
 import { UNRESOLVED_BINARIES } from "./binaries.ts";
 import { nativeMarker, nativeSpec } from "./specs.ts";
 

@@ -18,7 +18,7 @@ import {
   type Service,
   SERVICES,
   ZOOKEEPER,
-} from "./topology.ts";
+} from "../../schemas/topology.ts";
 import { probe } from "./health.ts";
 import { nativeMarker } from "./specs.ts";
 import { logFile, processArgs, runningPid } from "./processes.ts";

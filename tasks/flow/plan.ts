@@ -12,6 +12,9 @@
  * @module
  */
 import type { ProcessSpec } from "./supervisor.ts";
+import { FLOW_PORTS } from "../../schemas/topology.ts";
+
+export { FLOW_PORTS };
 
 /** Settings of one run. */
 export interface FlowSettings {
@@ -24,17 +27,6 @@ export interface FlowSettings {
   /** PostgreSQL row changes per second. */
   cdcRate: number;
 }
-
-/** Metrics ports of each process of the flow (Prometheus scrapes these). */
-export const FLOW_PORTS = {
-  "generator-security": 19464,
-  "generator-http": 19470,
-  "generator-cdc": 19471,
-  shipper: 19465,
-  sink: 19466,
-  "sink-cdc": 19472,
-  cdc: 19467,
-} as const;
 
 /** Name of a process in the flow. */
 export type FlowProcess = keyof typeof FLOW_PORTS;

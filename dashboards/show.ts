@@ -14,18 +14,16 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { DASHBOARD_DIR, DASHBOARDS } from "../dashboards/src/mod.ts";
-import { panelTargets } from "../dashboards/src/inspect.ts";
-import { resolveVariables, runTarget } from "../dashboards/src/live.ts";
+import { DASHBOARD_DIR, DASHBOARDS } from "./src/mod.ts";
+import { panelTargets } from "./src/inspect.ts";
+import { resolveVariables, runTarget } from "./src/live.ts";
 import {
   ALERTMANAGER_URL,
   CLICKHOUSE_HAPROXY_URL,
+  GRAFANA_URL,
   PROMETHEUS_URL,
   STATE_DIR,
-} from "./cluster/topology.ts";
-
-/** Grafana's address in compose mode (host networking). */
-export const GRAFANA_URL = "http://127.0.0.1:13000";
+} from "../schemas/topology.ts";
 
 const ROOT = new URL("../", import.meta.url);
 

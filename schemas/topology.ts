@@ -1,13 +1,24 @@
 /**
- * The cluster topology, in ONE place. Everything else (native processes,
- * ClickHouse XML, HAProxy and Prometheus configs, compose/docker-compose.yml)
- * is derived from these constants, so the native and compose modes cannot drift.
+ * The cluster topology, in ONE place: pure data, no imports, on the ground
+ * floor so that every part of the repository can read it. Everything else is
+ * derived from these constants: the launcher's native processes and config
+ * files (ClickHouse XML, HAProxy, Prometheus, compose/docker-compose.yml) in
+ * tasks/cluster/, the pipelines' default endpoints
+ * (pipelines/runtime/endpoints.ts) and the dashboards' node lists
+ * (dashboards/src/). tests/topology_test.ts checks that the `--allow-net`
+ * lists of deno.json, the compose file and tasks/install.sh agree with it.
  *
  * All services listen on 127.0.0.1 only (compose uses host networking so the
  * same addresses hold in both modes).
  *
  * @module
  */
+
+/** The one Deno version: installed by tasks/install.sh, run by compose. */
+export const DENO_VERSION = "2.9.6";
+
+/** Version of the JMX Prometheus agent tasks/install.sh fetches (optional). */
+export const JMX_AGENT_VERSION = "1.0.1";
 
 /** The only interface every service binds to. */
 export const HOST = "127.0.0.1";
@@ -171,20 +182,51 @@ export interface ScrapeTarget {
   interval?: string;
 }
 
+/**
+ * Metrics port of each process of the `deno task start` flow (one pipeline
+ * may run several times: three generators, two sinks).
+ */
+export const FLOW_PORTS = {
+  "generator-security": 19464,
+  "generator-http": 19470,
+  "generator-cdc": 19471,
+  shipper: 19465,
+  sink: 19466,
+  "sink-cdc": 19472,
+  cdc: 19467,
+} as const;
+
+/** Default metrics port of each pipeline (its `--metrics-port`). */
+export const PIPELINE_METRICS_PORTS = {
+  generator: FLOW_PORTS["generator-security"],
+  shipper: FLOW_PORTS.shipper,
+  sink: FLOW_PORTS.sink,
+  cdc: FLOW_PORTS.cdc,
+} as const;
+
+/** The shipper's HTTP ingest port (`POST /v1/logs`). */
+export const SHIPPER_INGEST_PORT = 18080;
+
 /** Pipeline metrics endpoints (static targets; the pipelines may be down). */
 export const PIPELINE_TARGETS: readonly ScrapeTarget[] = [
   {
     job: "generator",
     // security, http and cdc generators of `deno task start`
-    targets: [`${HOST}:19464`, `${HOST}:19470`, `${HOST}:19471`],
+    targets: [
+      FLOW_PORTS["generator-security"],
+      FLOW_PORTS["generator-http"],
+      FLOW_PORTS["generator-cdc"],
+    ].map((p) => `${HOST}:${p}`),
   },
-  { job: "shipper", targets: [`${HOST}:19465`] },
+  { job: "shipper", targets: [`${HOST}:${FLOW_PORTS.shipper}`] },
   {
     job: "sink",
     // events sink and the CDC mirror sink of `deno task start`
-    targets: [`${HOST}:19466`, `${HOST}:19472`],
+    targets: [FLOW_PORTS.sink, FLOW_PORTS["sink-cdc"]].map((p) =>
+      `${HOST}:${p}`
+    ),
   },
-  { job: "cdc", targets: [`${HOST}:19467`] },
+  { job: "cdc", targets: [`${HOST}:${FLOW_PORTS.cdc}`] },
 ];
 
 /**
@@ -334,11 +376,6 @@ export const SERVICES: readonly Service[] = [
   },
 ];
 
-/** Look up a service by name. */
-export function serviceByName(name: string): Service | undefined {
-  return SERVICES.find((s) => s.name === name);
-}
-
 /** PostgreSQL superuser URL for the `shop` database. */
 export const POSTGRES_URL =
   `postgres://${POSTGRES.user}:${POSTGRES.password}@${HOST}:${POSTGRES.port}/${POSTGRES.database}`;
@@ -356,3 +393,23 @@ export const PROMETHEUS_URL = `http://${HOST}:${PROMETHEUS.port}`;
 
 /** Alertmanager URL. */
 export const ALERTMANAGER_URL = `http://${HOST}:${ALERTMANAGER.port}`;
+
+/** Grafana URL (compose mode only). */
+export const GRAFANA_URL = `http://${HOST}:${GRAFANA.port}`;
+
+/** ClickHouse HTTP URLs grouped by shard (replicas of a shard together), in shard order. */
+export function clickhouseShardUrls(): string[][] {
+  const shards = [...new Set(CLICKHOUSE_NODES.map((n) => n.shard))].sort((
+    a,
+    b,
+  ) => a - b);
+  return shards.map((shard) =>
+    CLICKHOUSE_NODES.filter((n) => n.shard === shard).map(clickhouseUrl)
+  );
+}
+
+/**
+ * Where Alertmanager posts alerts when `ALERT_WEBHOOK_URL` is unset
+ * (tests/alerts_test.ts listens here).
+ */
+export const DEFAULT_ALERT_WEBHOOK_URL = `http://${HOST}:19096/alert`;

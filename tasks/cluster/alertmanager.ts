@@ -1,13 +1,13 @@
 /**
- * Renders the Alertmanager config template (`alertmanager.yml` beside this
- * file) with the webhook URL from the environment. Alertmanager 0.25 cannot
+ * Renders the Alertmanager config template (dashboards/alertmanager/alertmanager.yml,
+ * owned by dashboards/) with the webhook URL from the environment. Alertmanager 0.25 cannot
  * read env vars, and the Slack receiver's `api_url_file` would need a file
  * the launcher writes anyway, so the launcher renders the template once at
  * `deno task up`:
  *
  * @example
  * ```ts
- * import { alertWebhookUrl, renderAlertmanagerConfig } from "../../dashboards/alertmanager/render.ts";
+ * import { alertWebhookUrl, renderAlertmanagerConfig } from "./alertmanager.ts";
  * const template = await Deno.readTextFile("dashboards/alertmanager/alertmanager.yml");
  * const yml = renderAlertmanagerConfig(template, alertWebhookUrl(Deno.env.get("ALERT_WEBHOOK_URL")));
  * ```
@@ -15,8 +15,9 @@
  * @module
  */
 
-/** Where alerts go when `ALERT_WEBHOOK_URL` is unset (tests listen here). */
-export const DEFAULT_ALERT_WEBHOOK_URL = "http://127.0.0.1:19096/alert";
+import { DEFAULT_ALERT_WEBHOOK_URL } from "../../schemas/topology.ts";
+
+export { DEFAULT_ALERT_WEBHOOK_URL };
 
 /** The placeholder in the template. */
 export const WEBHOOK_PLACEHOLDER = "${ALERT_WEBHOOK_URL}";
