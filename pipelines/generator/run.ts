@@ -12,8 +12,7 @@ import { type Curve, curveWeight, type EventClock } from "./clock.ts";
 import type { CdcModel } from "./models/cdc.ts";
 import type { CdcSink } from "./outputs/cdc_sink.ts";
 import { type EventModel, newSlot } from "./models/mod.ts";
-import type { EventOutput } from "./outputs/mod.ts";
-import { OutputClosed } from "./outputs/stdout.ts";
+import { type EventOutput, OutputClosed } from "./outputs/types.ts";
 
 /** Why a loop ended. */
 export type StopReason =

@@ -11,7 +11,7 @@
  */
 import { join } from "node:path";
 import type { EventSlot } from "../models/mod.ts";
-import type { EventOutput, OutputStats } from "./mod.ts";
+import type { EventOutput, OutputStats } from "./types.ts";
 import { BUFFER_BYTES, encoder, writeAllSync } from "./_write.ts";
 
 /** Options of {@link RotatingFileOutput}. */

@@ -6,17 +6,10 @@
  * @module
  */
 import type { EventSlot } from "../models/mod.ts";
-import type { EventOutput, OutputStats } from "./mod.ts";
+import { type EventOutput, OutputClosed, type OutputStats } from "./types.ts";
 import { BUFFER_BYTES, encoder, writeAllSync } from "./_write.ts";
 
-/** Thrown when the reader closed stdout; the run stops without error. */
-export class OutputClosed extends Error {
-  /** Creates the signal. */
-  constructor() {
-    super("stdout closed by the reader");
-    this.name = "OutputClosed";
-  }
-}
+export { OutputClosed };
 
 /** The stdout output. */
 export class StdoutOutput implements EventOutput {
