@@ -18,6 +18,7 @@ import {
   tempDataDir,
   testKafka,
 } from "./_helpers.ts";
+import { Rng } from "../pipelines/generator/prng.ts";
 
 const NODES = [
   { name: "ch1", url: "http://127.0.0.1:18123", shard: 1 },
@@ -68,16 +69,10 @@ function sinkTest(def: Deno.TestDefinition): void {
 
 // --- helpers ---------------------------------------------------------------
 
-/** A small seeded PRNG (mulberry32). */
+/** Seeded floats in [0, 1), from the generator's PRNG. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(`sink-test/${seed}`);
+  return () => rng.float();
 }
 
 const TYPES = ["auth_failure", "port_scan", "brute_force", "firewall_block"];

@@ -12,8 +12,7 @@ import { type Curve, curveWeight, type EventClock } from "./clock.ts";
 import type { CdcModel } from "./models/cdc.ts";
 import type { CdcSink } from "./outputs/cdc_sink.ts";
 import { type EventModel, newSlot } from "./models/mod.ts";
-import type { EventOutput } from "./outputs/mod.ts";
-import { OutputClosed } from "./outputs/stdout.ts";
+import { type EventOutput, OutputClosed } from "./outputs/types.ts";
 
 /** Why a loop ended. */
 export type StopReason =
@@ -22,6 +21,17 @@ export type StopReason =
   | "signal"
   | "output-closed"
   | "error";
+
+/** The wall time the loops pace and measure by (tests pass a fake one). */
+export interface LoopTime {
+  /** Milliseconds on a monotonic clock. */
+  now(): number;
+  /** Resolves after `ms`, or at once when `signal` aborts. */
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+/** Real time: `performance.now()` and timers. */
+export const REAL_TIME: LoopTime = { now: () => performance.now(), sleep };
 
 /** Limits and pacing shared by both loops. */
 export interface LoopOptions {
@@ -36,6 +46,8 @@ export interface LoopOptions {
   signal: AbortSignal;
   /** Housekeeping callback, about every 250 ms and once at the end. */
   onTick?: () => void | Promise<void>;
+  /** Wall time (default {@link REAL_TIME}). */
+  time?: LoopTime;
 }
 
 /** What a loop did. */
@@ -56,7 +68,7 @@ const TICK_MS = 250;
  */
 export class Pacer {
   #tokens = 0;
-  #last = performance.now();
+  #last: number;
 
   /** `peek` gives the event clock's current time (for the curve). */
   constructor(
@@ -64,7 +76,10 @@ export class Pacer {
     private readonly curve: Curve,
     private readonly peek: () => number,
     private readonly signal: AbortSignal,
-  ) {}
+    private readonly time: LoopTime = REAL_TIME,
+  ) {
+    this.#last = time.now();
+  }
 
   /** Current events/s target (0 = unthrottled). */
   currentRate(): number {
@@ -82,7 +97,7 @@ export class Pacer {
   async acquire(n: number): Promise<void> {
     if (this.rate <= 0) return;
     for (;;) {
-      const now = performance.now();
+      const now = this.time.now();
       const r = this.currentRate();
       // Cap the bucket at half a second: after a stall we catch up a
       // little, never with a huge burst.
@@ -95,7 +110,7 @@ export class Pacer {
         this.#tokens -= n;
         return;
       }
-      await sleep(
+      await this.time.sleep(
         Math.max(1, Math.ceil(((n - this.#tokens) / r) * 1000)),
         this.signal,
       );
@@ -109,16 +124,28 @@ function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
-/** Generates security/http events into `out`. Does not close `out`. */
-export async function runEventLoop(
-  model: EventModel,
-  clock: EventClock,
-  out: EventOutput,
+/** What {@link drive} repeats: one kind of generation. */
+interface Work {
+  /** True when nothing is left to make (stops with "count"). */
+  exhausted(generated: number): boolean;
+  /** Makes one paced batch: how many it made, or why to stop instead. */
+  step(pacer: Pacer, generated: number): Promise<number | StopReason>;
+}
+
+/**
+ * The loop itself, for both kinds: stop on shutdown, at the count or the
+ * duration; run one step; every 250 ms do housekeeping; flush at the end. A
+ * failure ends the loop and is returned with what was done before it.
+ */
+async function drive(
   o: LoopOptions,
+  clock: EventClock,
+  target: { tick(): Promise<void>; flush(): Promise<void> },
+  work: Work,
 ): Promise<LoopResult> {
-  const t0 = performance.now();
-  const pacer = new Pacer(o.rate, o.curve, () => clock.peek(), o.signal);
-  const slot = newSlot();
+  const time = o.time ?? REAL_TIME;
+  const t0 = time.now();
+  const pacer = new Pacer(o.rate, o.curve, () => clock.peek(), o.signal, time);
   let generated = 0;
   let nextTick = t0 + TICK_MS;
   let stoppedBy: StopReason = "signal";
@@ -126,99 +153,84 @@ export async function runEventLoop(
   try {
     for (;;) {
       if (o.signal.aborted) break;
-      let n = pacer.chunk();
-      if (o.count !== undefined) {
-        n = Math.min(n, o.count - generated);
-        if (n <= 0) {
-          stoppedBy = "count";
-          break;
-        }
+      if (work.exhausted(generated)) {
+        stoppedBy = "count";
+        break;
       }
-      if (
-        o.durationMs !== undefined && performance.now() - t0 >= o.durationMs
-      ) {
+      if (o.durationMs !== undefined && time.now() - t0 >= o.durationMs) {
         stoppedBy = "duration";
         break;
       }
-      await pacer.acquire(n);
-      if (o.signal.aborted) break;
-      for (let i = 0; i < n; i++) {
-        model.next(slot, clock.tick());
-        const wait = out.write(slot);
-        if (wait) await wait;
+      const made = await work.step(pacer, generated);
+      if (typeof made !== "number") {
+        stoppedBy = made;
+        break;
       }
-      generated += n;
-      const now = performance.now();
+      generated += made;
+      const now = time.now();
       if (now >= nextTick) {
         nextTick = now + TICK_MS;
-        await out.tick();
+        await target.tick();
         await o.onTick?.();
         if (o.rate <= 0) await yieldToEventLoop();
       }
     }
-    await out.flush();
+    await target.flush();
   } catch (err) {
     // Reported with a summary of what was done before it, then rethrown.
     stoppedBy = err instanceof OutputClosed ? "output-closed" : "error";
     if (stoppedBy === "error") error = err;
   }
   await o.onTick?.();
-  return { generated, elapsedMs: performance.now() - t0, stoppedBy, error };
+  return { generated, elapsedMs: time.now() - t0, stoppedBy, error };
+}
+
+/** Generates security/http events into `out`. Does not close `out`. */
+export function runEventLoop(
+  model: EventModel,
+  clock: EventClock,
+  out: EventOutput,
+  o: LoopOptions,
+): Promise<LoopResult> {
+  const slot = newSlot();
+  return drive(o, clock, out, {
+    exhausted: (generated) => o.count !== undefined && generated >= o.count,
+    async step(pacer, generated) {
+      let n = pacer.chunk();
+      if (o.count !== undefined) n = Math.min(n, o.count - generated);
+      await pacer.acquire(n);
+      if (o.signal.aborted) return "signal";
+      for (let i = 0; i < n; i++) {
+        model.next(slot, clock.tick());
+        const wait = out.write(slot);
+        if (wait) await wait;
+      }
+      return n;
+    },
+  });
 }
 
 /** Generates CDC transactions into `sink`. */
-export async function runCdcLoop(
+export function runCdcLoop(
   model: CdcModel,
   clock: EventClock,
   sink: CdcSink,
   o: LoopOptions,
 ): Promise<LoopResult> {
-  const t0 = performance.now();
-  const pacer = new Pacer(o.rate, o.curve, () => clock.peek(), o.signal);
-  let generated = 0;
-  let nextTick = t0 + TICK_MS;
-  let stoppedBy: StopReason = "signal";
-  let error: unknown;
-  try {
-    for (;;) {
-      if (o.signal.aborted) break;
-      if (model.done) {
-        stoppedBy = "count";
-        break;
-      }
-      if (
-        o.durationMs !== undefined && performance.now() - t0 >= o.durationMs
-      ) {
-        stoppedBy = "duration";
-        break;
-      }
+  return drive(o, clock, sink, {
+    // `--count` is in the model's quotas.
+    exhausted: () => model.done,
+    async step(pacer) {
       await sink.prepare?.();
       const tx = model.nextTransaction();
-      if (tx.length === 0) {
-        stoppedBy = "count";
-        break;
-      }
+      if (tx.length === 0) return "count";
       // One timestamp per transaction (its commit time); the clock still
       // advances once per change so the rate is in changes/s.
       const ts = clock.tick();
       for (let i = 1; i < tx.length; i++) clock.tick();
       await pacer.acquire(tx.length);
       await sink.apply(tx, model.txId, ts);
-      generated += tx.length;
-      const now = performance.now();
-      if (now >= nextTick) {
-        nextTick = now + TICK_MS;
-        await sink.tick();
-        await o.onTick?.();
-        if (o.rate <= 0) await yieldToEventLoop();
-      }
-    }
-    await sink.flush();
-  } catch (err) {
-    // Reported with a summary of what was done before it, then rethrown.
-    stoppedBy = err instanceof OutputClosed ? "output-closed" : "error";
-    if (stoppedBy === "error") error = err;
-  }
-  await o.onTick?.();
-  return { generated, elapsedMs: performance.now() - t0, stoppedBy, error };
+      return tx.length;
+    },
+  });
 }

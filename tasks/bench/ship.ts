@@ -35,6 +35,7 @@ import { createKafka } from "../../pipelines/runtime/kafka.ts";
 import { createLogger } from "../../pipelines/runtime/log.ts";
 import { KAFKA_BOOTSTRAP } from "../../schemas/topology.ts";
 import { parseBytes, parseDuration } from "../../pipelines/runtime/cli.ts";
+import { Rng } from "../../pipelines/generator/prng.ts";
 
 const USAGE =
   "usage: ship.ts [--count N] [--runs N] [--batch-events N] [--batch-bytes B] [--linger D] [--keep] [-- extra shipper flags]";
@@ -82,16 +83,10 @@ const dir = ".data/bench/ship";
 const file = `${dir}/security-${N}.ndjson`;
 const keyed = `${dir}/security-${N}.keyed.tsv`;
 
-/** mulberry32: small, fast, seeded. */
+/** Seeded floats in [0, 1), from the generator's PRNG. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(`bench-ship/${seed}`);
+  return () => r.float();
 }
 
 const TYPES = SECURITY_EVENT_TYPES;

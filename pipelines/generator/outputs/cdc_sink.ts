@@ -14,7 +14,7 @@ import {
   type CdcTable,
   encodeChange,
 } from "../models/cdc.ts";
-import type { OutputStats } from "./mod.ts";
+import type { LineOutput, OutputStats } from "./types.ts";
 
 /** Row changes per table and operation. */
 export type CdcCounts = Record<CdcTable, Record<CdcOp, number>>;
@@ -50,15 +50,6 @@ export interface CdcSink {
   /** Periodic housekeeping. */
   tick(): Promise<void>;
   /** Writes out everything buffered. */
-  flush(): Promise<void>;
-}
-
-/** A line output (stdout or rotating files). */
-interface LineOutput {
-  readonly name: string;
-  readonly stats: OutputStats;
-  writeLine(line: string): void;
-  tick(): Promise<void>;
   flush(): Promise<void>;
 }
 

@@ -10,9 +10,7 @@
  * @module
  */
 import { join } from "node:path";
-import type { EventSlot } from "../models/mod.ts";
-import type { EventOutput, OutputStats } from "./mod.ts";
-import { BUFFER_BYTES, encoder, writeAllSync } from "./_write.ts";
+import { BUFFER_BYTES, BufferedLineOutput, writeAllSync } from "./_buffered.ts";
 
 /** Options of {@link RotatingFileOutput}. */
 export interface RotatingFileOptions {
@@ -36,21 +34,12 @@ export function fileStamp(ms: number): string {
 }
 
 /** The rotating NDJSON file output (see module docs). */
-export class RotatingFileOutput implements EventOutput {
+export class RotatingFileOutput extends BufferedLineOutput {
   readonly name = "file";
-  readonly stats: OutputStats = {
-    events: 0,
-    bytes: 0,
-    errors: 0,
-    perTopic: { file: 0 },
-    files: 0,
-  };
   /** Paths of every file opened, oldest first. */
   readonly paths: string[] = [];
   readonly #o: RotatingFileOptions;
   readonly #now: () => number;
-  readonly #buf: Uint8Array;
-  #off = 0;
   #file: Deno.FsFile | undefined;
   #fileBytes = 0;
   #openedAt = 0;
@@ -59,59 +48,19 @@ export class RotatingFileOutput implements EventOutput {
   /** Creates the directory; files open lazily on the first line. */
   constructor(opts: RotatingFileOptions) {
     if (!(opts.maxBytes > 0)) throw new RangeError("maxBytes must be > 0");
+    super(
+      "file",
+      Math.max(1024, Math.min(opts.bufferBytes ?? BUFFER_BYTES, opts.maxBytes)),
+      "buffer/file limit",
+    );
     this.#o = opts;
     this.#now = opts.now ?? Date.now;
-    this.#buf = new Uint8Array(
-      Math.max(1024, Math.min(opts.bufferBytes ?? BUFFER_BYTES, opts.maxBytes)),
-    );
     Deno.mkdirSync(opts.dir, { recursive: true });
   }
 
-  /** Buffers one line (encoded in place); rotates before it if needed. */
-  write(slot: EventSlot): void {
-    this.writeLine(slot.line);
-  }
-
-  /** Buffers one line of text (no newline in it). */
-  writeLine(line: string): void {
-    const buf = this.#buf;
-    let off = this.#off;
-    let r = encoder.encodeInto(line, buf.subarray(off));
-    if (r.read < line.length || off + r.written >= buf.length) {
-      this.#drain();
-      off = 0;
-      r = encoder.encodeInto(line, buf);
-      if (r.read < line.length || r.written >= buf.length) {
-        throw new RangeError(
-          `an event of ${line.length}+ bytes does not fit the ${buf.length} byte buffer/file limit`,
-        );
-      }
-    }
-    const n = r.written + 1;
-    buf[off + r.written] = 10;
-    const used = this.#fileBytes + off;
-    if (used + n > this.#o.maxBytes) {
-      if (used === 0) {
-        throw new RangeError(
-          `an event of ${n} bytes is larger than --max-file-bytes ${this.#o.maxBytes}`,
-        );
-      }
-      // The line starts the next file: write what precedes it, move it to
-      // the front of the buffer, close the full file.
-      if (off > 0) this.#writeOut(buf.subarray(0, off));
-      buf.copyWithin(0, off, off + n);
-      off = 0;
-      this.#closeFile();
-    }
-    this.#off = off + n;
-    this.stats.events++;
-    this.stats.bytes += n;
-    this.stats.perTopic.file++;
-  }
-
   /** Writes the buffer out; closes the file if it is older than max age. */
-  tick(): Promise<void> {
-    this.#drain();
+  override tick(): Promise<void> {
+    this.drain();
     if (
       this.#file && this.#o.maxAgeMs > 0 &&
       this.#now() - this.#openedAt >= this.#o.maxAgeMs
@@ -121,26 +70,32 @@ export class RotatingFileOutput implements EventOutput {
     return Promise.resolve();
   }
 
-  /** Writes the buffer out. */
-  flush(): Promise<void> {
-    this.#drain();
-    return Promise.resolve();
-  }
-
   /** Flushes and closes the active file. */
-  close(): Promise<void> {
-    this.#drain();
+  override close(): Promise<void> {
+    this.drain();
     this.#closeFile();
     return Promise.resolve();
   }
 
-  #drain(): void {
-    if (this.#off === 0) return;
-    this.#writeOut(this.#buf.subarray(0, this.#off));
-    this.#off = 0;
+  /** A line that would overflow the file starts the next one. */
+  protected override place(off: number, n: number): number {
+    const used = this.#fileBytes + off;
+    if (used + n <= this.#o.maxBytes) return off;
+    if (used === 0) {
+      throw new RangeError(
+        `an event of ${n} bytes is larger than --max-file-bytes ${this.#o.maxBytes}`,
+      );
+    }
+    // Write what precedes the line, move it to the front of the buffer,
+    // close the full file.
+    if (off > 0) this.writeOut(this.buf.subarray(0, off));
+    this.buf.copyWithin(0, off, off + n);
+    this.#closeFile();
+    return 0;
   }
 
-  #writeOut(data: Uint8Array): void {
+  /** Writes to the active file, opening one if none is. */
+  protected writeOut(data: Uint8Array): void {
     if (!this.#file) this.#open();
     try {
       writeAllSync(this.#file!, data);

@@ -13,7 +13,7 @@
  */
 import { type Message, type Producer, sendAcked } from "../../runtime/mod.ts";
 import type { EventSlot } from "../models/mod.ts";
-import type { EventOutput, OutputStats } from "./mod.ts";
+import type { EventOutput, OutputStats } from "./types.ts";
 
 /**
  * Bytes of values per send. Brokers refuse record batches over
