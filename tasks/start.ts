@@ -7,6 +7,7 @@
  * @module
  */
 import {
+  clickhouseCredentials,
   type CommandSpec,
   createKafka,
   createLogger,
@@ -118,9 +119,16 @@ if (import.meta.main) {
 
     await ensurePortsFree();
     const pgPassword = Deno.env.get("PGPASSWORD") ?? POSTGRES.password;
+    // From env, else .cluster/secrets.env; in the children's environment
+    // (readable by this user only), never on their command lines.
+    const ch = clickhouseCredentials("admin");
+    const chEnv: Record<string, string> = ch.source === "none" ? {} : {
+      CLICKHOUSE_USER: ch.username,
+      CLICKHOUSE_PASSWORD: ch.password,
+    };
     const procs = flowPlan(settings).map((spec) =>
       new Supervised(
-        { ...spec, env: { ...spec.env, PGPASSWORD: pgPassword } },
+        { ...spec, env: { ...spec.env, ...chEnv, PGPASSWORD: pgPassword } },
         `${runDir}/logs/${spec.name}.log`,
       )
     );
