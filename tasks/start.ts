@@ -18,7 +18,13 @@ import {
 import { KAFKA_BOOTSTRAP, POSTGRES } from "../schemas/topology.ts";
 import { groupLag, highWatermarks } from "./flow/kafka_ranges.ts";
 import { renderView, type Scrapes, stageLines } from "./flow/live_view.ts";
-import { eventsDir, FLOW_PORTS, flowPlan, isGenerator } from "./flow/plan.ts";
+import {
+  eventsDir,
+  FLOW_PORTS,
+  flowPlan,
+  isGenerator,
+  withSecrets,
+} from "./flow/plan.ts";
 import { scrape } from "./flow/prom_text.ts";
 import {
   FLOW_TOPICS,
@@ -126,9 +132,13 @@ if (import.meta.main) {
       CLICKHOUSE_USER: ch.username,
       CLICKHOUSE_PASSWORD: ch.password,
     };
-    const procs = flowPlan(settings).map((spec) =>
+    const plan = withSecrets(flowPlan(settings), {
+      ...chEnv,
+      PGPASSWORD: pgPassword,
+    });
+    const procs = plan.map((spec) =>
       new Supervised(
-        { ...spec, env: { ...spec.env, ...chEnv, PGPASSWORD: pgPassword } },
+        spec,
         `${runDir}/logs/${spec.name}.log`,
       )
     );

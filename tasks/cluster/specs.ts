@@ -491,14 +491,16 @@ async function lastReload(): Promise<{ ok: boolean; at: number }> {
 async function reloadPrometheus(prom: Service): Promise<void> {
   const pid = await runningPid(prom, { marker: nativeMarker(prom) });
   if (pid === undefined) throw new Error(`${prom.name} is not running`);
-  const before = (await lastReload()).at;
+  // The metric has whole seconds: a (re)load in the second of the signal
+  // or later counts (a start that same second has read the same files).
+  const sent = Math.floor(Date.now() / 1000);
   await signal(pid, "HUP");
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 200));
     const now = await lastReload();
-    if (now.at > before) return;
     if (!now.ok) break;
+    if (now.at >= sent) return;
   }
   throw new Error(
     `${prom.name} did not reload its config after SIGHUP; see its log`,
