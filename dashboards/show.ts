@@ -18,6 +18,10 @@ import { DASHBOARD_DIR, DASHBOARDS } from "./src/mod.ts";
 import { panelTargets } from "./src/inspect.ts";
 import { resolveVariables, runTarget } from "./src/live.ts";
 import {
+  clickhouseAuthHeaders,
+  clickhouseCredentials,
+} from "../pipelines/runtime/credentials.ts";
+import {
   ALERTMANAGER_URL,
   CLICKHOUSE_HAPROXY_URL,
   GRAFANA_URL,
@@ -42,6 +46,8 @@ async function verify(minutes: number): Promise<number> {
   const opts = {
     prometheusUrl: PROMETHEUS_URL,
     clickhouseUrl: CLICKHOUSE_HAPROXY_URL,
+    // As Grafana's datasource: the read-only user (env, else .cluster/secrets.env).
+    clickhouseHeaders: clickhouseAuthHeaders(clickhouseCredentials("readonly")),
     from,
     to,
     intervalS: Math.max(5, Math.round((minutes * 60) / 300)),

@@ -95,6 +95,14 @@ export interface ClickHouseNode {
 /** ClickHouse cluster name used by `Distributed` tables. */
 export const CLICKHOUSE_CLUSTER = "analytics_cluster";
 
+/**
+ * A second `remote_servers` cluster with every node as its own shard, for
+ * dashboards reading `system.*` of all four nodes (`cluster()`), as the
+ * read-only user: `remote()` could not authenticate without a password in
+ * the query.
+ */
+export const CLICKHOUSE_ALL_NODES_CLUSTER = "all_nodes";
+
 /** Four ClickHouse nodes: 2 shards x 2 replicas. */
 export const CLICKHOUSE_NODES: readonly ClickHouseNode[] = [
   {

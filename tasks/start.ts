@@ -7,6 +7,7 @@
  * @module
  */
 import {
+  clickhouseCredentials,
   type CommandSpec,
   createKafka,
   createLogger,
@@ -17,7 +18,13 @@ import {
 import { KAFKA_BOOTSTRAP, POSTGRES } from "../schemas/topology.ts";
 import { groupLag, highWatermarks } from "./flow/kafka_ranges.ts";
 import { renderView, type Scrapes, stageLines } from "./flow/live_view.ts";
-import { eventsDir, FLOW_PORTS, flowPlan, isGenerator } from "./flow/plan.ts";
+import {
+  eventsDir,
+  FLOW_PORTS,
+  flowPlan,
+  isGenerator,
+  withSecrets,
+} from "./flow/plan.ts";
 import { scrape } from "./flow/prom_text.ts";
 import {
   FLOW_TOPICS,
@@ -118,9 +125,20 @@ if (import.meta.main) {
 
     await ensurePortsFree();
     const pgPassword = Deno.env.get("PGPASSWORD") ?? POSTGRES.password;
-    const procs = flowPlan(settings).map((spec) =>
+    // From env, else .cluster/secrets.env; in the children's environment
+    // (readable by this user only), never on their command lines.
+    const ch = clickhouseCredentials("admin");
+    const chEnv: Record<string, string> = ch.source === "none" ? {} : {
+      CLICKHOUSE_USER: ch.username,
+      CLICKHOUSE_PASSWORD: ch.password,
+    };
+    const plan = withSecrets(flowPlan(settings), {
+      ...chEnv,
+      PGPASSWORD: pgPassword,
+    });
+    const procs = plan.map((spec) =>
       new Supervised(
-        { ...spec, env: { ...spec.env, PGPASSWORD: pgPassword } },
+        spec,
         `${runDir}/logs/${spec.name}.log`,
       )
     );

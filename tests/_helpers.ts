@@ -14,6 +14,11 @@ import {
   type Kafka,
 } from "../pipelines/runtime/kafka.ts";
 import { createLogger } from "../pipelines/runtime/log.ts";
+import {
+  clickhouseAuthHeaders,
+  clickhouseCredentials,
+  type ClickHouseRole,
+} from "../pipelines/runtime/credentials.ts";
 import { createPgClient, type pg } from "../pipelines/runtime/postgres.ts";
 import { taskArgv as taskArgvAt } from "../tasks/flow/supervisor.ts";
 
@@ -249,6 +254,14 @@ export async function readTopic(
   return out;
 }
 
+/**
+ * Headers that log a test's ClickHouse request in: env CLICKHOUSE_PASSWORD,
+ * else `.cluster/secrets.env`, else none (a cluster without passwords).
+ */
+export function chHeaders(role: ClickHouseRole = "admin"): HeadersInit {
+  return clickhouseAuthHeaders(clickhouseCredentials(role));
+}
+
 /** Runs a query over ClickHouse HTTP and returns JSONEachRow rows. */
 export async function chQuery<T = Record<string, unknown>>(
   sql: string,
@@ -256,7 +269,7 @@ export async function chQuery<T = Record<string, unknown>>(
 ): Promise<T[]> {
   const res = await fetch(
     `${url}/?default_format=JSONEachRow`,
-    { method: "POST", body: sql },
+    { method: "POST", body: sql, headers: chHeaders() },
   );
   const text = await res.text();
   if (!res.ok) throw new Error(`ClickHouse ${res.status}: ${text.trim()}`);
@@ -300,4 +313,22 @@ export async function groupLag(group: string, topic: string): Promise<number> {
   } finally {
     await admin.disconnect();
   }
+}
+
+/**
+ * Makes Prometheus re-read its config and rules. The cluster runs it
+ * without --web.enable-lifecycle (a web page could POST /-/quit), so natively
+ * this is SIGHUP to its pid; the HTTP reload is tried first for a cluster
+ * started before that change.
+ */
+export async function reloadPrometheus(
+  url = "http://127.0.0.1:19090",
+): Promise<void> {
+  const res = await fetch(`${url}/-/reload`, { method: "POST" });
+  await res.body?.cancel();
+  if (res.ok) return;
+  const pid = (await Deno.readTextFile(`${ROOT}.cluster/prometheus/pid`))
+    .trim();
+  const out = await new Deno.Command("kill", { args: ["-HUP", pid] }).output();
+  if (!out.success) throw new Error(`kill -HUP ${pid} (Prometheus) failed`);
 }

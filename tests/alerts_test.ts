@@ -22,6 +22,7 @@ import { promqlMetricNames } from "../dashboards/src/inspect.ts";
 import {
   CLUSTER_READY,
   pollUntil,
+  reloadPrometheus,
   ROOT,
   startTask,
   type TaskProcess,
@@ -280,10 +281,8 @@ async function ensureRulesLoaded(): Promise<void> {
     return alertNames.every((n) => names.has(n));
   };
   if (await loaded()) return;
-  // Rule files are read at start and reload (--web.enable-lifecycle is on).
-  await fetch(`${PROMETHEUS}/-/reload`, { method: "POST" }).then((r) =>
-    r.body?.cancel()
-  );
+  // Rule files are read at start and on reload (SIGHUP natively).
+  await reloadPrometheus(PROMETHEUS);
   await pollUntil(loaded, {
     what: "Prometheus to load dashboards/alerts/*.yml",
     timeoutMs: 15_000,

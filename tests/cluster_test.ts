@@ -4,7 +4,7 @@
  * cluster is left healthy.
  */
 
-import "./_helpers.ts"; // the cluster gate, loaded before the client libraries
+import { chHeaders } from "./_helpers.ts"; // the cluster gate, loaded before the client libraries
 import assert from "node:assert/strict";
 import process from "node:process";
 import { Kafka, logLevel } from "kafkajs";
@@ -92,7 +92,11 @@ async function chQuery(
 ): Promise<string> {
   const url = new URL(base + "/");
   for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
-  const res = await fetch(url, { method: "POST", body: sql });
+  const res = await fetch(url, {
+    method: "POST",
+    body: sql,
+    headers: chHeaders(),
+  });
   const body = await res.text();
   if (!res.ok) throw new Error(`ClickHouse ${base}: ${body}`);
   return body.trim();

@@ -24,6 +24,7 @@ import {
   type TargetResult,
 } from "../dashboards/src/live.ts";
 import {
+  chHeaders,
   CLUSTER_READY,
   ensureTopics,
   pollUntil,
@@ -492,6 +493,7 @@ Deno.test({
       await watch(pollUntil(async () => {
         const rows = await fetch(`${CLICKHOUSE}/`, {
           method: "POST",
+          headers: chHeaders("readonly"),
           body:
             `SELECT count() FROM analytics.pg_users WHERE _topic = '${cdcPrefix}.public.users'`,
         }).then((r) => r.text());
@@ -527,6 +529,7 @@ Deno.test({
       const opts: LiveOptions = {
         prometheusUrl: PROMETHEUS,
         clickhouseUrl: CLICKHOUSE,
+        clickhouseHeaders: chHeaders("readonly"),
         // Like Grafana, align the range to the step so "now" is a point of it.
         from: new Date(Math.floor(Date.now() / 5000) * 5000 - 5 * 60_000),
         to: new Date(Math.floor(Date.now() / 5000) * 5000),

@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  chHeaders,
   chQuery,
   ensureTopics,
   groupLag,
@@ -22,7 +23,11 @@ const NODES = [18123, 18124, 18125, 18126].map((p) => `http://127.0.0.1:${p}`);
 const T = { sanitizeOps: false, sanitizeResources: false };
 
 async function ch(sql: string, url = NODES[0]): Promise<void> {
-  const res = await fetch(url, { method: "POST", body: sql });
+  const res = await fetch(url, {
+    method: "POST",
+    body: sql,
+    headers: chHeaders(),
+  });
   const text = await res.text();
   if (!res.ok) throw new Error(`ClickHouse ${res.status}: ${text.trim()}`);
 }

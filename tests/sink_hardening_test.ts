@@ -9,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  chHeaders,
   chQuery,
   ensureTopics,
   freshTopic,
@@ -32,6 +33,7 @@ async function setMerges(on: boolean): Promise<void> {
     for (const t of ["security_events_local", "dead_letter_local"]) {
       const res = await fetch(`http://127.0.0.1:${port}`, {
         method: "POST",
+        headers: chHeaders(),
         body: `SYSTEM ${on ? "START" : "STOP"} MERGES analytics.${t}`,
       });
       await res.body?.cancel();

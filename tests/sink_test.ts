@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  chHeaders,
   chQuery,
   freshTopic,
   groupLag,
@@ -45,6 +46,7 @@ async function setMerges(on: boolean): Promise<void> {
     for (const t of MERGE_PAUSED) {
       const res = await fetch(n.url, {
         method: "POST",
+        headers: chHeaders(),
         body: `SYSTEM ${on ? "START" : "STOP"} MERGES ${t}`,
       });
       await res.body?.cancel();

@@ -7,17 +7,19 @@
  *
  * @module
  */
-import { CLICKHOUSE_NODES, HOST } from "../../schemas/topology.ts";
+import { CLICKHOUSE_ALL_NODES_CLUSTER } from "../../schemas/topology.ts";
 import { type DashboardDef, panel, traffic, UP_DOWN } from "./grafana.ts";
 
 /**
- * `remote()` over every ClickHouse node (native ports), so a panel sees all
- * four replicas whichever node HAProxy picked. The datasource sets
- * skip_unavailable_shards=1: a node that is down is missing, not an error.
+ * `cluster()` over the `all_nodes` cluster (every node its own shard, see
+ * tasks/cluster/configs.ts), so a panel sees all four replicas whichever
+ * node HAProxy picked. Not `remote()`: that would log in as `default`
+ * without a password; `all_nodes` carries the read-only user's. The
+ * datasource sets skip_unavailable_shards=1: a node that is down is
+ * missing, not an error.
  */
 export function allNodes(table: string): string {
-  const addrs = CLICKHOUSE_NODES.map((n) => `${HOST}:${n.tcpPort}`).join(",");
-  return `remote('${addrs}', ${table})`;
+  return `cluster('${CLICKHOUSE_ALL_NODES_CLUSTER}', ${table})`;
 }
 
 const KAFKA_RM = "kafka_server_replicamanager_value";
@@ -299,7 +301,7 @@ export const cluster: DashboardDef = {
     panel.stat({
       title: "Nodes answering",
       description:
-        "ClickHouse nodes that answered this query through remote() (4 expected).",
+        "ClickHouse nodes that answered this query through cluster('all_nodes') (4 expected).",
       unit: "short",
       thresholds: [
         { color: "red", value: null },

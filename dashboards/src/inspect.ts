@@ -486,7 +486,9 @@ export function sqlTables(sql: string): string[] {
     names.add(m[1].toLowerCase());
   }
   for (
-    const m of sql.matchAll(/remote\('[^']*',\s*([a-z_][\w]*\.[a-z_][\w]*)\)/gi)
+    const m of sql.matchAll(
+      /\b(?:remote|cluster)\('[^']*',\s*([a-z_][\w]*\.[a-z_][\w]*)\)/gi,
+    )
   ) {
     names.add(m[1].toLowerCase());
   }

@@ -107,6 +107,10 @@ Deno.test("metric names and tables are extracted from queries", () => {
     ),
     ["analytics.fact_log", "analytics.x", "system.replicas"],
   );
+  assert.deepEqual(
+    sqlTables("SELECT 1 FROM cluster('all_nodes', system.macros)"),
+    ["system.macros"],
+  );
 });
 
 Deno.test(

@@ -35,6 +35,8 @@ export interface LiveOptions {
   intervalS: number;
   /** `$__rate_interval` (Grafana: max(4 × scrape interval, interval + scrape)). */
   rateIntervalS: number;
+  /** ClickHouse login headers (the read-only user's, as the datasource). */
+  clickhouseHeaders?: HeadersInit;
   /** ClickHouse settings (default: the datasource's `customSettings`). */
   clickhouseSettings?: Record<string, string>;
   /** Per-request timeout. */
@@ -226,6 +228,7 @@ async function runClickHouse(
   });
   const res = await fetch(`${opts.clickhouseUrl}/?${params}`, {
     method: "POST",
+    headers: opts.clickhouseHeaders,
     body: sql,
     signal: AbortSignal.timeout(opts.timeoutMs ?? 15_000),
   });

@@ -36,6 +36,11 @@ export interface OptionSpec {
   required?: boolean;
   /** Hide the value in logs and `--help` defaults (passwords, tokens). */
   secret?: boolean;
+  /**
+   * Read from {@link env} only: the flag is refused (a password on the
+   * command line is visible to every user in `ps`).
+   */
+  envOnly?: boolean;
 }
 
 /** A command: name, one-line summary, options and optional positionals. */
@@ -107,7 +112,7 @@ export function usage(spec: CommandSpec): string {
     if (o.default !== undefined && !o.secret) {
       extras.push(`default: ${formatDefault(o.default)}`);
     }
-    if (o.env) extras.push(`env: ${o.env}`);
+    if (o.env) extras.push(`${o.envOnly ? "env only" : "env"}: ${o.env}`);
     if (o.required) extras.push("required");
     lines.push(
       `${left.padEnd(34)} ${o.description}${
@@ -159,6 +164,11 @@ export function parseCommand<O extends Record<string, OptionSpec>>(
   const out: Record<string, unknown> = {};
   for (const [flag, o] of Object.entries(spec.options)) {
     const raw = parsed.values[flag] as string | string[] | boolean | undefined;
+    if (o.envOnly && raw !== undefined) {
+      throw new UsageError(
+        `--${flag} is not accepted on the command line (every user sees it in ps); set ${o.env} instead`,
+      );
+    }
     const fromEnv = o.env ? env(o.env) : undefined;
     out[flag] = convert(flag, o, raw, fromEnv);
   }

@@ -109,3 +109,29 @@ Deno.test("durations and sizes", () => {
   assert.equal(parseBytes("10MB"), 10_000_000);
   assert.throws(() => parseBytes("-1"), UsageError);
 });
+
+Deno.test("an envOnly option refuses its flag, naming the variable, and reads the env", () => {
+  const envOnly = {
+    ...spec,
+    options: {
+      ...spec.options,
+      token: { ...spec.options.token, envOnly: true },
+    },
+  } satisfies CommandSpec;
+  assert.throws(
+    () => parseCommand(envOnly, ["--token", "hunter2"], noEnv),
+    (e) => {
+      assert.ok(e instanceof UsageError);
+      assert.match(e.message, /--token is not accepted.*ps.*set DEMO_TOKEN/);
+      assert.ok(!e.message.includes("hunter2"));
+      return true;
+    },
+  );
+  const { options } = parseCommand(
+    envOnly,
+    [],
+    (n) => n === "DEMO_TOKEN" ? "s3cret" : undefined,
+  );
+  assert.equal(options.token, "s3cret");
+  assert.match(usage(envOnly), /env only: DEMO_TOKEN/);
+});

@@ -9,6 +9,7 @@
  * @module
  */
 import { type ClickHouseClient, createClient } from "@clickhouse/client-web";
+import { clickhouseCredentials, type ClickHouseRole } from "./credentials.ts";
 
 export type { ClickHouseClient } from "@clickhouse/client-web";
 
@@ -16,10 +17,16 @@ export type { ClickHouseClient } from "@clickhouse/client-web";
 export interface ClickHouseOptions {
   /** HTTP URL of one node or of the load balancer. */
   url: string;
-  /** User name (default `default`). */
+  /**
+   * User name and password. Unset: {@link clickhouseCredentials} for `role`
+   * (env `CLICKHOUSE_USER`/`CLICKHOUSE_PASSWORD`, else `.cluster/secrets.env`
+   * when readable, else `default` without a password). Never logged.
+   */
   username?: string;
-  /** Password; from env only, never logged. */
+  /** Password (see `username`). */
   password?: string;
+  /** Whose credentials to look up when none are given (default `admin`). */
+  role?: ClickHouseRole;
   /** Per-request timeout. */
   requestTimeoutMs?: number;
   /** Client-wide ClickHouse settings. */
@@ -28,10 +35,13 @@ export interface ClickHouseOptions {
 
 /** Creates a client for one URL with the shared defaults. */
 export function createClickHouse(opts: ClickHouseOptions): ClickHouseClient {
+  const found = opts.password === undefined
+    ? clickhouseCredentials(opts.role ?? "admin")
+    : undefined;
   return createClient({
     url: opts.url,
-    username: opts.username ?? "default",
-    password: opts.password ?? "",
+    username: opts.username ?? found?.username ?? "default",
+    password: opts.password ?? found?.password ?? "",
     request_timeout: opts.requestTimeoutMs ?? 30_000,
     clickhouse_settings: opts.settings as Record<string, never> | undefined,
   });

@@ -21,6 +21,7 @@
 export * from "./app.ts";
 export * from "./cli.ts";
 export * from "./clickhouse.ts";
+export * from "./credentials.ts";
 export * from "./contract.ts";
 export * from "./endpoints.ts";
 export * from "./kafka.ts";

@@ -31,7 +31,12 @@ export async function writeFileAtomic(
   data: Uint8Array,
 ): Promise<void> {
   const tmp = `${path}.tmp`;
-  const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
+  const f = await Deno.open(tmp, {
+    write: true,
+    create: true,
+    truncate: true,
+    mode: 0o600,
+  });
   try {
     let off = 0;
     while (off < data.length) off += await f.write(data.subarray(off));

@@ -68,6 +68,9 @@ interface PendingAppend {
 }
 
 const NL = 0x0a;
+/** Segment files: readable by this user only (umask cannot widen it). */
+export const SEGMENT_MODE = 0o600;
+
 const SEG_RE = /^(\d{12})\.seg$/;
 
 /** File name of segment `seq`. */
@@ -132,7 +135,9 @@ export class DiskBuffer {
 
   async #recover(): Promise<void> {
     const dir = this.#o.dir;
-    await Deno.mkdir(dir, { recursive: true });
+    // Buffered requests are other people's logs: this user only.
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    await Deno.chmod(dir, 0o700);
     const seqs: number[] = [];
     for await (const e of Deno.readDir(dir)) {
       const m = SEG_RE.exec(e.name);
@@ -147,6 +152,7 @@ export class DiskBuffer {
         continue;
       }
       const size = await this.#cutTornTail(this.path(seq));
+      await Deno.chmod(this.path(seq), SEGMENT_MODE); // from older releases
       this.segments.push({ seq, size });
     }
     const seq = Math.max(this.#committed.seq, (seqs.at(-1) ?? 0) + 1);
@@ -219,6 +225,7 @@ export class DiskBuffer {
       write: true,
       create: true,
       append: true,
+      mode: SEGMENT_MODE,
     });
     await syncDir(this.#o.dir);
     this.#active = { seq, file };

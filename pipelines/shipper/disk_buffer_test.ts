@@ -236,3 +236,33 @@ Deno.test("disk buffer: idle readers leave no waiters behind", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("disk buffer: folder 0700, segments and position 0600, also those an older run left 0644", async () => {
+  const dir = await tempDir();
+  try {
+    // A segment an older release left world-readable.
+    Deno.writeTextFileSync(`${dir}/${segmentName(1)}`, '{"id":1}\n', {
+      mode: 0o644,
+    });
+    Deno.chmodSync(`${dir}/${segmentName(1)}`, 0o644);
+    Deno.chmodSync(dir, 0o755);
+    const buf = await DiskBuffer.open({
+      dir,
+      segmentBytes: 1 << 20,
+      maxBytes: 1 << 20,
+      log,
+    });
+    await buf.append([rec(2)]);
+    await drain(dir, 2, buf);
+    await buf.close();
+    const mode = (p: string) => Deno.statSync(p).mode! & 0o777;
+    assert.equal(mode(dir), 0o700, "buffer folder");
+    const files = [...Deno.readDirSync(dir)].map((e) => e.name);
+    assert.ok(files.some((f) => f.endsWith(".seg")), files.join(","));
+    for (const f of files) {
+      assert.equal(mode(`${dir}/${f}`), 0o600, `${f} is 0600`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

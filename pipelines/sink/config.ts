@@ -14,8 +14,10 @@ import {
   type ParsedOptions,
   parseDuration,
   parseShards,
+  readClusterSecrets,
   UsageError,
 } from "../runtime/mod.ts";
+import { clickhouseCredentials } from "../runtime/credentials.ts";
 import { globRegExp, parseRoutes, type Route } from "./routes.ts";
 
 /** The `deno task sink` command. */
@@ -34,10 +36,11 @@ export const SINK_SPEC = {
     },
     "clickhouse-password": {
       type: "string",
-      description: "ClickHouse password (prefer the environment variable)",
+      description:
+        "ClickHouse password; unset: .cluster/secrets.env (the dev cluster's, when readable), else none",
       env: "CLICKHOUSE_PASSWORD",
-      default: "",
       secret: true,
+      envOnly: true,
     },
     topics: {
       type: "list",
@@ -178,6 +181,27 @@ export interface SinkConfig {
   crashAfterInserts: number;
 }
 
+function credentials(
+  o: SinkOptions,
+  secrets: () => Record<string, string> | undefined,
+): Pick<SinkConfig, "clickhouseUser" | "clickhousePassword"> {
+  const password = o["clickhouse-password"];
+  if (password !== undefined) {
+    return {
+      clickhouseUser: o["clickhouse-user"],
+      clickhousePassword: password,
+    };
+  }
+  // The env pair is absent (the parser saw no CLICKHOUSE_PASSWORD).
+  const found = clickhouseCredentials("admin", () => undefined, secrets);
+  return {
+    clickhouseUser: found.source === "file"
+      ? found.username
+      : o["clickhouse-user"],
+    clickhousePassword: found.password,
+  };
+}
+
 /** Turns `logs.*` into an anchored RegExp; other names stay strings. */
 export function topicMatcher(spec: string): string | RegExp {
   return spec.includes("*") ? globRegExp(spec) : spec;
@@ -185,11 +209,14 @@ export function topicMatcher(spec: string): string | RegExp {
 
 /**
  * Validates parsed options into a {@link SinkConfig}; throws UsageError.
- * `fileRoutes` are the `--config` file's routes (see route_file.ts).
+ * `fileRoutes` are the `--config` file's routes (see route_file.ts);
+ * `secrets` reads the dev cluster's secrets file when CLICKHOUSE_PASSWORD
+ * is unset.
  */
 export function buildConfig(
   o: SinkOptions,
   fileRoutes: Route[] = [],
+  secrets: () => Record<string, string> | undefined = readClusterSecrets,
 ): SinkConfig {
   const shards = parseShards(o["clickhouse-shards"]);
   if (shards.length === 0 || shards.some((s) => s.length === 0)) {
@@ -220,8 +247,7 @@ export function buildConfig(
   return {
     brokers: o.brokers,
     shards,
-    clickhouseUser: o["clickhouse-user"],
-    clickhousePassword: o["clickhouse-password"],
+    ...credentials(o, secrets),
     topics: [...new Set(topics)].map(topicMatcher),
     mode,
     routes,

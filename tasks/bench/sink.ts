@@ -19,6 +19,10 @@ import { parseArgs } from "node:util";
 import { createKafka } from "../../pipelines/runtime/kafka.ts";
 import { createLogger } from "../../pipelines/runtime/log.ts";
 import {
+  clickhouseAuthHeaders,
+  clickhouseCredentials,
+} from "../../pipelines/runtime/credentials.ts";
+import {
   CLICKHOUSE_NODES,
   clickhouseUrl,
   KAFKA_BOOTSTRAP,
@@ -44,8 +48,15 @@ const NODES = CLICKHOUSE_NODES.map((n) => ({
 const DB = "sink_bench";
 const DATA = ".data/bench";
 
+/** Env CLICKHOUSE_PASSWORD, else .cluster/secrets.env, else none. */
+const CREDS = clickhouseCredentials("admin");
+
 async function ch(sql: string, url = NODES[0].http): Promise<string> {
-  const res = await fetch(url, { method: "POST", body: sql });
+  const res = await fetch(url, {
+    method: "POST",
+    body: sql,
+    headers: clickhouseAuthHeaders(CREDS),
+  });
   const text = await res.text();
   if (!res.ok) throw new Error(`ClickHouse: ${text.trim()}`);
   return text.trim();
@@ -172,23 +183,45 @@ async function oursCount(): Promise<number> {
   return total;
 }
 
+/**
+ * clickhouse-client 18.16 takes a password only from --password (visible in
+ * ps) or its config file: a 0600 file under .data/bench, removed after.
+ */
+async function clientConfigArgs(): Promise<string> {
+  if (CREDS.password === "" && CREDS.username === "default") return "";
+  const esc = (s: string) =>
+    s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  await Deno.mkdir(DATA, { recursive: true });
+  await Deno.writeTextFile(
+    CLIENT_CONFIG,
+    `<config><user>${esc(CREDS.username)}</user><password>${
+      esc(CREDS.password)
+    }</password></config>\n`,
+    { mode: 0o600 },
+  );
+  await Deno.chmod(CLIENT_CONFIG, 0o600);
+  return ` --config-file ${CLIENT_CONFIG}`;
+}
+const CLIENT_CONFIG = `${DATA}/clickhouse-client.xml`;
+
 // 3. Peer: kcat | clickhouse-client.
 let peerRate = 0;
 let oursRate = 0;
 let oursSteady = 0;
 {
+  const clientArgs = await clientConfigArgs();
   const t0 = performance.now();
   const o = await new Deno.Command("sh", {
     args: [
       "-c",
       `kcat -C -b ${
         BROKERS.join(",")
-      } -t ${topic} -e -q -o beginning | clickhouse-client --port ${
+      } -t ${topic} -e -q -o beginning | clickhouse-client${clientArgs} --port ${
         NODES[0].port
       } --query "INSERT INTO ${DB}.peer_local FORMAT JSONEachRow"`,
     ],
     stderr: "piped",
-  }).output();
+  }).output().finally(() => Deno.remove(CLIENT_CONFIG).catch(() => {}));
   const secs = (performance.now() - t0) / 1000;
   if (o.code !== 0) throw new Error(new TextDecoder().decode(o.stderr));
   const rows = Number(await ch(`SELECT count() FROM ${DB}.peer_local`));

@@ -42,6 +42,12 @@ import {
   prometheusYml,
   zooCfg,
 } from "./configs.ts";
+import {
+  composeClickHouseAuth,
+  composeClickHouseEnv,
+  composeClientEnv,
+  savedComposeSecretsEnv,
+} from "./secrets.ts";
 import { toYaml, type YamlValue } from "./yaml.ts";
 import { abs, JMX_AGENT, MissingPrerequisite } from "./native.ts";
 import {
@@ -97,12 +103,12 @@ interface ComposePipeline {
  * are the ones Prometheus scrapes (schemas/topology.ts).
  */
 const COMPOSE_PIPELINES: readonly ComposePipeline[] = [
-  { name: "sink", task: "sink", args: [] },
+  { name: "sink", task: "sink", args: [], env: composeClientEnv("admin") },
   {
     name: "sink-cdc",
     task: "sink",
     args: ["--mode", "cdc", "--group", "sink-cdc"],
-    env: { METRICS_PORT: "19472" },
+    env: { METRICS_PORT: "19472", ...composeClientEnv("admin") },
   },
   {
     name: "cdc",
@@ -243,6 +249,8 @@ export function composeModel(): ComposeModel {
     volumes[`${b.name}-data`] = {};
   }
 
+  // Passwords come from the user's environment (README "Passwords").
+  const chAuth = composeClickHouseAuth();
   for (const n of CLICKHOUSE_NODES) {
     files.set(
       `${COMPOSE_DIR}/clickhouse/${n.name}/config.xml`,
@@ -250,15 +258,18 @@ export function composeModel(): ComposeModel {
         data: "/var/lib/clickhouse",
         log: "/var/log/clickhouse-server/clickhouse-server.log",
         errorLog: "/var/log/clickhouse-server/clickhouse-server.err.log",
-      }),
+      }, chAuth.remote),
     );
     files.set(
       `${COMPOSE_DIR}/clickhouse/${n.name}/users.xml`,
-      clickhouseUsers(),
+      clickhouseUsers(chAuth.users),
     );
     services[n.name] = {
       ...base(CLICKHOUSE_IMAGE),
-      environment: { CLICKHOUSE_SKIP_USER_SETUP: "1" },
+      environment: {
+        CLICKHOUSE_SKIP_USER_SETUP: "1",
+        ...composeClickHouseEnv(),
+      },
       ulimits: { nofile: { soft: 262144, hard: 262144 } },
       volumes: [
         `./clickhouse/${n.name}:/etc/clickhouse-server:ro`,
@@ -351,7 +362,6 @@ export function composeModel(): ComposeModel {
       "--config.file=/etc/prometheus/prometheus.yml",
       "--storage.tsdb.path=/prometheus",
       `--web.listen-address=${HOST}:${PROMETHEUS.port}`,
-      "--web.enable-lifecycle",
     ],
     volumes: [
       "./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
@@ -369,6 +379,8 @@ export function composeModel(): ComposeModel {
       GF_INSTALL_PLUGINS: "grafana-clickhouse-datasource",
       GF_AUTH_ANONYMOUS_ENABLED: "true",
       GF_AUTH_ANONYMOUS_ORG_ROLE: "Viewer",
+      // The ClickHouse datasource logs in as the read-only user.
+      ...composeClientEnv("readonly"),
     },
     volumes: [
       "../dashboards/grafana/provisioning:/etc/grafana/provisioning:ro",
@@ -500,7 +512,7 @@ export async function compose(
   try {
     out = await new Deno.Command(cmd, {
       args: [...pre, "-f", abs(COMPOSE_FILE), ...args],
-      env,
+      env: { ...savedComposeSecretsEnv(), ...env },
       stdout: "inherit",
       stderr: "inherit",
     }).output();

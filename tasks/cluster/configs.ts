@@ -8,6 +8,7 @@
 
 import {
   ALERTMANAGER,
+  CLICKHOUSE_ALL_NODES_CLUSTER,
   CLICKHOUSE_CLUSTER,
   CLICKHOUSE_NODES,
   type ClickHouseNode,
@@ -136,8 +137,69 @@ function xmlEscape(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
-/** The `remote_servers` cluster definition (2 shards x 2 replicas). */
-export function clickhouseRemoteServers(): string {
+/**
+ * Where a ClickHouse config takes a password from: its SHA-256 (users.xml),
+ * the plain text (only `remote_servers`, which sends it), an environment
+ * variable of the server (compose, `from_env`), or nowhere (no password).
+ */
+export type PasswordSource =
+  | { sha256: string }
+  | { plain: string }
+  | { fromEnv: string }
+  | { none: true };
+
+/** Credentials a node uses for Distributed queries to the other nodes. */
+export interface RemoteAuth {
+  /** User name. */
+  user: string;
+  /** Its password (`plain` or `fromEnv`). */
+  password: PasswordSource;
+}
+
+/** One XML element holding a password, or "" for {@link PasswordSource} none. */
+export function passwordXml(
+  tag: "password" | "password_sha256_hex",
+  src: PasswordSource,
+): string {
+  if ("none" in src) return tag === "password" ? "<password></password>" : "";
+  if ("fromEnv" in src) {
+    if (!/^[A-Z_][A-Z0-9_]*$/.test(src.fromEnv)) {
+      throw new Error(`bad environment variable name ${src.fromEnv}`);
+    }
+    return `<${tag} from_env="${src.fromEnv}"/>`;
+  }
+  const value = "sha256" in src ? src.sha256 : src.plain;
+  return `<${tag}>${xmlEscape(value)}</${tag}>`;
+}
+
+/** Credentials of the two `remote_servers` clusters. */
+export interface RemoteServersAuth {
+  /** {@link CLICKHOUSE_CLUSTER} (Distributed inserts and reads): the admin. */
+  cluster: RemoteAuth;
+  /** {@link CLICKHOUSE_ALL_NODES_CLUSTER} (dashboards): the read-only user. */
+  allNodes: RemoteAuth;
+}
+
+function replicaXml(port: number, auth: RemoteAuth | undefined): string[] {
+  return [
+    "                <replica>",
+    `                    <host>${HOST}</host>`,
+    `                    <port>${port}</port>`,
+    ...(auth
+      ? [
+        `                    <user>${xmlEscape(auth.user)}</user>`,
+        `                    ${passwordXml("password", auth.password)}`,
+      ]
+      : []),
+    "                </replica>",
+  ];
+}
+
+/**
+ * The `remote_servers` clusters: {@link CLICKHOUSE_CLUSTER} (2 shards x 2
+ * replicas) and {@link CLICKHOUSE_ALL_NODES_CLUSTER} (each node a shard).
+ */
+export function clickhouseRemoteServers(auth?: RemoteServersAuth): string {
   const shards = [...new Set(CLICKHOUSE_NODES.map((n) => n.shard))].sort();
   const lines = [`        <${CLICKHOUSE_CLUSTER}>`];
   for (const shard of shards) {
@@ -146,16 +208,20 @@ export function clickhouseRemoteServers(): string {
       "                <internal_replication>true</internal_replication>",
     );
     for (const n of CLICKHOUSE_NODES.filter((x) => x.shard === shard)) {
-      lines.push(
-        "                <replica>",
-        `                    <host>${HOST}</host>`,
-        `                    <port>${n.tcpPort}</port>`,
-        "                </replica>",
-      );
+      lines.push(...replicaXml(n.tcpPort, auth?.cluster));
     }
     lines.push("            </shard>");
   }
   lines.push(`        </${CLICKHOUSE_CLUSTER}>`);
+  lines.push(`        <${CLICKHOUSE_ALL_NODES_CLUSTER}>`);
+  for (const n of CLICKHOUSE_NODES) {
+    lines.push(
+      "            <shard>",
+      ...replicaXml(n.tcpPort, auth?.allNodes),
+      "            </shard>",
+    );
+  }
+  lines.push(`        </${CLICKHOUSE_ALL_NODES_CLUSTER}>`);
   return lines.join("\n");
 }
 
@@ -167,6 +233,7 @@ export function clickhouseRemoteServers(): string {
 export function clickhouseConfig(
   node: ClickHouseNode,
   paths: ClickHousePaths,
+  remoteAuth?: RemoteServersAuth,
 ): string {
   const d = xmlEscape(paths.data);
   return `<?xml version="1.0"?>
@@ -199,7 +266,7 @@ export function clickhouseConfig(
     <timezone>UTC</timezone>
     <mlock_executable>false</mlock_executable>
     <remote_servers>
-${clickhouseRemoteServers()}
+${clickhouseRemoteServers(remoteAuth)}
     </remote_servers>
     <zookeeper>
         <node>
@@ -232,8 +299,52 @@ ${clickhouseRemoteServers()}
 `;
 }
 
-/** ClickHouse `users.xml`: user `default`, no password, loopback only. */
-export function clickhouseUsers(): string {
+/** Passwords of the users in {@link clickhouseUsers}. */
+export interface ClickHouseUsersOptions {
+  /** The `default` user's password (full rights, loopback only). */
+  admin: PasswordSource;
+  /** The read-only user (profile `readonly`), when there is one. */
+  readonly?: { user: string; password: PasswordSource };
+}
+
+function userXml(
+  name: string,
+  password: PasswordSource,
+  profile: string,
+): string[] {
+  const pw = "none" in password
+    ? passwordXml("password", password)
+    : passwordXml("password_sha256_hex", password);
+  return [
+    `        <${name}>`,
+    `            ${pw}`,
+    "            <networks>",
+    "                <ip>::1</ip>",
+    "                <ip>127.0.0.1</ip>",
+    "                <ip>::ffff:127.0.0.1</ip>",
+    "            </networks>",
+    `            <profile>${profile}</profile>`,
+    "            <quota>default</quota>",
+    `        </${name}>`,
+  ];
+}
+
+/**
+ * ClickHouse `users.xml`: user `default` and, optionally, a read-only user,
+ * loopback only. Passwords appear only as SHA-256 (or `from_env`).
+ */
+export function clickhouseUsers(
+  opts: ClickHouseUsersOptions = { admin: { none: true } },
+): string {
+  if (opts.readonly && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(opts.readonly.user)) {
+    throw new Error(`bad ClickHouse user name ${opts.readonly.user}`);
+  }
+  const users = [
+    ...userXml("default", opts.admin, "default"),
+    ...(opts.readonly
+      ? userXml(opts.readonly.user, opts.readonly.password, "readonly")
+      : []),
+  ].join("\n");
   return `<?xml version="1.0"?>
 <!-- generated from tasks/cluster/topology.ts: do not edit -->
 <yandex>
@@ -243,21 +354,18 @@ export function clickhouseUsers(): string {
             <use_uncompressed_cache>0</use_uncompressed_cache>
             <load_balancing>random</load_balancing>
         </default>
+        <!-- Dashboards: SELECT only. readonly=2, not 1: 18.16 forbids table
+             functions (cluster(), the Cluster dashboard's) under readonly=1;
+             INSERT, DDL, DROP and changing readonly stay refused. -->
         <readonly>
-            <readonly>1</readonly>
+            <readonly>2</readonly>
+            <max_memory_usage>2000000000</max_memory_usage>
+            <skip_unavailable_shards>1</skip_unavailable_shards>
+            <prefer_localhost_replica>0</prefer_localhost_replica>
         </readonly>
     </profiles>
     <users>
-        <default>
-            <password></password>
-            <networks>
-                <ip>::1</ip>
-                <ip>127.0.0.1</ip>
-                <ip>::ffff:127.0.0.1</ip>
-            </networks>
-            <profile>default</profile>
-            <quota>default</quota>
-        </default>
+${users}
     </users>
     <quotas>
         <default>

@@ -124,6 +124,7 @@ Deno.test("status: compose-only services are listed as such natively", () => {
     kafka: { bootstrap: [] },
     clickhouse: { nodes: {}, haproxy: "h" },
     postgres: { url: "p" },
+    secretsFile: ".cluster/secrets.env",
     zookeeper: { address: "z" },
     prometheus: { url: "pr" },
     alertmanager: { url: "a" },

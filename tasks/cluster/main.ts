@@ -36,6 +36,11 @@ import {
 } from "./native.ts";
 import { portOpen } from "./health.ts";
 import {
+  CLUSTER_SECRETS_FILE,
+  composeSecretsEnv,
+  prepareClusterState,
+} from "./secrets.ts";
+import {
   clusterStatus,
   formatStatus,
   type Mode,
@@ -360,8 +365,13 @@ async function up(args: string[]): Promise<void> {
   // Render it first: an invalid ALERT_WEBHOOK_URL fails before anything starts.
   const amConfig = await alertmanagerConfig();
   let bins: Binaries | undefined;
+  if (mode === "native") bins = await checkPrerequisites();
+  // Before any config is rendered: ClickHouse's users.xml needs the hashes.
+  const state = await prepareClusterState(abs(STATE_DIR), !!bins?.root);
+  if (state.created) {
+    log(`generated the ClickHouse passwords: ${CLUSTER_SECRETS_FILE} (0600)`);
+  }
   if (mode === "native") {
-    bins = await checkPrerequisites();
     log(
       `compose only (not run natively): ${
         COMPOSE_ONLY_SERVICES.map((s) => s.name).join(", ")
@@ -369,7 +379,10 @@ async function up(args: string[]): Promise<void> {
     );
   } else {
     await writeComposeFiles();
-    await compose(["up", "-d"], await composeEnv(amConfig));
+    await compose(["up", "-d"], {
+      ...await composeEnv(amConfig),
+      ...composeSecretsEnv(state.secrets),
+    });
   }
   await writeMode(mode);
   await waitHealthy(mode, bins, deadline);

@@ -35,14 +35,32 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Write a file only when its content changes; returns true when it changed. */
+/**
+ * Write a file only when its content changes; returns true when it changed.
+ * With `mode`, the file gets that mode whether it changed or not (a file
+ * holding a secret is tightened even when an older run wrote it 0644).
+ */
 export async function writeIfChanged(
   path: string,
   content: string,
+  mode?: number,
 ): Promise<boolean> {
+  let same = false;
   try {
-    if (await Deno.readTextFile(path) === content) return false;
+    same = await Deno.readTextFile(path) === content;
   } catch { /* missing */ }
-  await Deno.writeTextFile(path, content);
-  return true;
+  if (!same) {
+    await Deno.writeTextFile(path, content, mode ? { mode } : undefined);
+  }
+  if (mode !== undefined) await Deno.chmod(path, mode);
+  return !same;
+}
+
+/**
+ * Create a folder (and its parents) and give it `mode` (default 0700: a
+ * service's config, data and log are nobody else's business).
+ */
+export async function privateDir(path: string, mode = 0o700): Promise<void> {
+  await Deno.mkdir(path, { recursive: true });
+  await Deno.chmod(path, mode);
 }

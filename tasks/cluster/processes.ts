@@ -96,7 +96,7 @@ export async function startService(
 /** Send a signal with the `kill` binary (Deno.kill would need unscoped --allow-run). */
 export async function signal(
   pid: number,
-  sig: "TERM" | "INT" | "KILL",
+  sig: "TERM" | "INT" | "KILL" | "HUP",
 ): Promise<void> {
   await new Deno.Command("kill", {
     args: [`-${sig}`, String(pid)],

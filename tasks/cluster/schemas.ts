@@ -18,6 +18,10 @@ import {
   POSTGRES,
 } from "../../schemas/topology.ts";
 import { abs } from "./native.ts";
+import {
+  clickhouseAuthHeaders,
+  clickhouseCredentials,
+} from "../../pipelines/runtime/credentials.ts";
 
 /** One topic entry of `schemas/kafka/topics.json`. */
 export interface TopicSpec {
@@ -170,7 +174,11 @@ export async function sqlFiles(folder: string): Promise<string[]> {
   return names.sort().map((n) => `${folder}/${n}`);
 }
 
-/** Run one query on a ClickHouse HTTP endpoint; returns the body, throws on error. */
+/**
+ * Run one query on a ClickHouse HTTP endpoint as the admin user (password
+ * from env CLICKHOUSE_PASSWORD or .cluster/secrets.env, see
+ * pipelines/runtime/credentials.ts); returns the body, throws on error.
+ */
 export async function clickhouseQuery(
   baseUrl: string,
   sql: string,
@@ -178,6 +186,7 @@ export async function clickhouseQuery(
   const res = await fetch(baseUrl + "/", {
     method: "POST",
     body: sql,
+    headers: clickhouseAuthHeaders(clickhouseCredentials("admin")),
     signal: AbortSignal.timeout(60_000),
   });
   const body = await res.text();

@@ -43,9 +43,12 @@ import {
   exists,
   JMX_AGENT,
   KAFKA_LIBS,
+  privateDir,
   ROOT,
   writeIfChanged,
 } from "./paths.ts";
+import { loadClusterSecretsSync, nativeClickHouseAuth } from "./secrets.ts";
+import { runningPid, signal } from "./processes.ts";
 import { asPostgres, type Binaries, postgresUid } from "./binaries.ts";
 
 /** How to run one service natively. */
@@ -66,6 +69,8 @@ export interface NativeSpec {
    * differs from the generated one is restarted by `up` (see {@link configDrift}).
    */
   startupFiles?: Record<string, string>;
+  /** Startup files holding a secret, written 0600 (absolute paths). */
+  secretFiles?: string[];
   /**
    * False when the running command line cannot be compared with `argv`
    * (PostgreSQL is started through setpriv).
@@ -84,7 +89,11 @@ export interface NativeSpec {
 /** Write every startup file of a spec (only those whose content changed). */
 async function writeStartupFiles(spec: NativeSpec): Promise<void> {
   for (const [path, content] of Object.entries(spec.startupFiles ?? {})) {
-    await writeIfChanged(path, content);
+    await writeIfChanged(
+      path,
+      content,
+      spec.secretFiles?.includes(path) ? 0o600 : undefined,
+    );
   }
 }
 
@@ -182,6 +191,7 @@ export function nativeSpec(svc: Service, bins: Binaries): NativeSpec {
           [`${dir}/log4j.properties`]: log4jProperties(),
         },
         prepare: async () => {
+          await privateDir(dir);
           await Deno.mkdir(`${dir}/data`, { recursive: true });
           await writeStartupFiles(spec);
         },
@@ -221,6 +231,7 @@ export function nativeSpec(svc: Service, bins: Binaries): NativeSpec {
           [`${dir}/log4j.properties`]: log4jProperties(),
         },
         prepare: async () => {
+          await privateDir(dir);
           await Deno.mkdir(`${dir}/data`, { recursive: true });
           await writeStartupFiles(spec);
           // The agent re-reads this file by itself: not a startup file.
@@ -248,6 +259,8 @@ export function nativeSpec(svc: Service, bins: Binaries): NativeSpec {
     }
     case "clickhouse": {
       const node = CLICKHOUSE_NODES.find((n) => n.name === svc.name)!;
+      // `up` writes .cluster/secrets.env before any spec is rendered.
+      const auth = nativeClickHouseAuth(loadClusterSecretsSync());
       const spec: NativeSpec = {
         argv: [bins.clickhouse, `--config-file=${dir}/config.xml`],
         marker: nativeMarker(svc),
@@ -257,10 +270,13 @@ export function nativeSpec(svc: Service, bins: Binaries): NativeSpec {
             data: `${dir}/data`,
             log: `${dir}/log`,
             errorLog: `${dir}/err.log`,
-          }),
-          [`${dir}/users.xml`]: clickhouseUsers(),
+          }, auth.remote),
+          [`${dir}/users.xml`]: clickhouseUsers(auth.users),
         },
+        // remote_servers holds the passwords themselves.
+        secretFiles: [`${dir}/config.xml`, `${dir}/users.xml`],
         prepare: async () => {
+          await privateDir(dir);
           await Deno.mkdir(`${dir}/data`, { recursive: true });
           await writeStartupFiles(spec);
         },
@@ -275,7 +291,7 @@ export function nativeSpec(svc: Service, bins: Binaries): NativeSpec {
         startupFiles: { [`${dir}/haproxy.cfg`]: haproxyCfg() },
         takeOverArgs: (oldPid) => ["-sf", String(oldPid)],
         prepare: async () => {
-          await Deno.mkdir(dir, { recursive: true });
+          await privateDir(dir);
           await writeStartupFiles(spec);
         },
       };
@@ -301,7 +317,7 @@ export function nativeSpec(svc: Service, bins: Binaries): NativeSpec {
         marker: nativeMarker(svc),
         stopSignal: "TERM",
         prepare: async () => {
-          await Deno.mkdir(dir, { recursive: true });
+          await privateDir(dir);
         },
       };
     case "prometheus":
@@ -311,12 +327,14 @@ export function nativeSpec(svc: Service, bins: Binaries): NativeSpec {
           `--config.file=${dir}/prometheus.yml`,
           `--storage.tsdb.path=${dir}/data`,
           `--web.listen-address=${HOST}:${PROMETHEUS.port}`,
-          "--web.enable-lifecycle",
+          // No --web.enable-lifecycle: any local web page could POST
+          // /-/quit. `up` reloads it with SIGHUP instead.
           "--storage.tsdb.retention.time=7d",
         ],
         marker: nativeMarker(svc),
         stopSignal: "TERM",
         prepare: async () => {
+          await privateDir(dir);
           await Deno.mkdir(`${dir}/data`, { recursive: true });
           await writeIfChanged(
             `${dir}/prometheus.yml`,
@@ -342,10 +360,13 @@ export function nativeSpec(svc: Service, bins: Binaries): NativeSpec {
         marker: nativeMarker(svc),
         stopSignal: "TERM",
         prepare: async () => {
+          await privateDir(dir);
           await Deno.mkdir(`${dir}/data`, { recursive: true });
+          // It holds the webhook URL (a Slack URL is a credential).
           await writeIfChanged(
             `${dir}/alertmanager.yml`,
             await alertmanagerConfig(),
+            0o600,
           );
         },
       };
@@ -359,7 +380,8 @@ async function preparePostgres(dir: string, bins: Binaries): Promise<void> {
     if (ids) await Deno.chown(path, ids.uid, ids.gid);
   };
   const data = `${dir}/data`;
-  await Deno.mkdir(dir, { recursive: true });
+  await privateDir(dir);
+  await chown(dir);
   if (!(await exists(`${data}/PG_VERSION`))) {
     await Deno.mkdir(data, { recursive: true });
     await chown(data);
@@ -424,6 +446,7 @@ export async function reloadMonitoringConfigs(): Promise<string[]> {
   const amChanged = await writeIfChanged(
     `${abs(am.dir)}/alertmanager.yml`,
     await alertmanagerConfig(),
+    0o600,
   );
   // The JMX agent re-reads its config file by itself when it changes.
   for (const k of SERVICES.filter((s) => s.kind === "kafka")) {
@@ -431,24 +454,55 @@ export async function reloadMonitoringConfigs(): Promise<string[]> {
       await writeIfChanged(`${abs(k.dir)}/jmx_exporter.yml`, jmxExporterYaml());
     }
   }
-  for (
-    const [changed, name, port] of [
-      // Always reload Prometheus: rule files (dashboards/alerts/*.yml) may have changed.
-      [true, prom.name, PROMETHEUS.port],
-      [amChanged, am.name, ALERTMANAGER.port],
-    ] as const
-  ) {
-    if (!changed) continue;
-    const res = await fetch(`http://${HOST}:${port}/-/reload`, {
+  // Always reload Prometheus: rule files (dashboards/alerts/*.yml) may have changed.
+  await reloadPrometheus(prom);
+  reloaded.push(prom.name);
+  if (amChanged) {
+    const res = await fetch(`http://${HOST}:${ALERTMANAGER.port}/-/reload`, {
       method: "POST",
     });
     await res.body?.cancel();
     if (!res.ok) {
       throw new Error(
-        `${name} rejected its new config (HTTP ${res.status}); see its log`,
+        `${am.name} rejected its new config (HTTP ${res.status}); see its log`,
       );
     }
-    reloaded.push(name);
+    reloaded.push(am.name);
   }
   return reloaded;
+}
+
+/** Prometheus' own metric for the last reload (1 = it succeeded). */
+async function lastReload(): Promise<{ ok: boolean; at: number }> {
+  const res = await fetch(`http://${HOST}:${PROMETHEUS.port}/metrics`);
+  const text = await res.text();
+  const value = (name: string) =>
+    Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
+  return {
+    ok: value("prometheus_config_last_reload_successful") === 1,
+    at: value("prometheus_config_last_reload_success_timestamp_seconds"),
+  };
+}
+
+/**
+ * SIGHUP, since the HTTP reload needs --web.enable-lifecycle; success is read
+ * back from Prometheus' reload metrics (a bad config keeps the old one).
+ */
+async function reloadPrometheus(prom: Service): Promise<void> {
+  const pid = await runningPid(prom, { marker: nativeMarker(prom) });
+  if (pid === undefined) throw new Error(`${prom.name} is not running`);
+  // The metric has whole seconds: a (re)load in the second of the signal
+  // or later counts (a start that same second has read the same files).
+  const sent = Math.floor(Date.now() / 1000);
+  await signal(pid, "HUP");
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    const now = await lastReload();
+    if (!now.ok) break;
+    if (now.at >= sent) return;
+  }
+  throw new Error(
+    `${prom.name} did not reload its config after SIGHUP; see its log`,
+  );
 }

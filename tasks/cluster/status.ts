@@ -20,6 +20,7 @@ import {
   ZOOKEEPER,
 } from "../../schemas/topology.ts";
 import { probe } from "./health.ts";
+import { CLUSTER_SECRETS_FILE } from "./secrets.ts";
 import { nativeMarker } from "./specs.ts";
 import { logFile, processArgs, runningPid } from "./processes.ts";
 
@@ -56,8 +57,13 @@ export interface ClusterStatus {
   kafka: { bootstrap: string[] };
   /** ClickHouse HTTP URLs per node and via HAProxy. */
   clickhouse: { nodes: Record<string, string>; haproxy: string };
-  /** PostgreSQL URL (database `shop`, superuser). */
+  /**
+   * PostgreSQL URL (database `shop`, superuser), password masked: set it
+   * from `PGPASSWORD` (the dev cluster's is in README "Ports").
+   */
   postgres: { url: string };
+  /** Where the ClickHouse passwords are (`KEY=value` lines, 0600). */
+  secretsFile: string;
   /** ZooKeeper address. */
   zookeeper: { address: string };
   /** Prometheus URL. */
@@ -106,6 +112,19 @@ export async function serviceStatus(
   };
 }
 
+/** A URL with its password (if any) replaced by `***`. */
+export function maskPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password === "") return url;
+    u.password = "***";
+    return u.href;
+  } catch {
+    // Not a URL: hide anything between "://user:" and "@".
+    return url.replace(/(\/\/[^/:@]*:)[^@]*@/, "$1***@");
+  }
+}
+
 /** Full cluster status. */
 export async function clusterStatus(mode: Mode): Promise<ClusterStatus> {
   const services = await Promise.all(
@@ -122,7 +141,8 @@ export async function clusterStatus(mode: Mode): Promise<ClusterStatus> {
       ),
       haproxy: CLICKHOUSE_HAPROXY_URL,
     },
-    postgres: { url: POSTGRES_URL },
+    postgres: { url: maskPassword(POSTGRES_URL) },
+    secretsFile: CLUSTER_SECRETS_FILE,
     zookeeper: { address: `${HOST}:${ZOOKEEPER.clientPort}` },
     prometheus: { url: PROMETHEUS_URL },
     alertmanager: { url: ALERTMANAGER_URL },
@@ -159,7 +179,7 @@ export function formatStatus(st: ClusterStatus): string {
     `clickhouse: ${
       Object.values(st.clickhouse.nodes).join(" ")
     }  haproxy: ${st.clickhouse.haproxy}`,
-    `postgres: ${st.postgres.url}`,
+    `postgres: ${st.postgres.url}   clickhouse passwords: ${st.secretsFile}`,
     `prometheus: ${st.prometheus.url}  alertmanager: ${st.alertmanager.url}`,
     `${st.mode === "compose" ? "also in compose" : "compose only"}: ${
       st.composeOnly.map((s) => `${s.name} ${s.url}`).join("  ")

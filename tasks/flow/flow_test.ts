@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { freshnessFromScrape, histogramQuantile } from "./freshness.ts";
 import { renderView, stageLines } from "./live_view.ts";
-import { FLOW_PORTS, flowPlan } from "./plan.ts";
+import { FLOW_PORTS, flowPlan, withSecrets } from "./plan.ts";
 import {
   compareIds,
   rangeCondition,
@@ -34,6 +34,21 @@ Deno.test("the plan runs every stage once, on distinct metrics ports, consumers 
   assert.ok(sec.args.includes("1000"), "security gets half the rate");
   const shipper = plan.find((p) => p.name === "shipper")!;
   assert.ok(shipper.args.includes(".data/runs/r1/events/*.ndjson"));
+});
+
+Deno.test("the children get their passwords in the environment, never in ps-visible arguments", () => {
+  const secret = "s3cret-Pw_1234567890";
+  const plan = withSecrets(flowPlan(settings), {
+    CLICKHOUSE_PASSWORD: secret,
+    PGPASSWORD: secret,
+  });
+  for (const p of plan) {
+    const argv = [p.task, ...p.args].join(" ");
+    assert.ok(!argv.includes(secret), `${p.name}: ${argv}`);
+    assert.doesNotMatch(argv, /password/i, p.name);
+    assert.equal(p.env?.CLICKHOUSE_PASSWORD, secret, p.name);
+    assert.ok(p.env?.METRICS_PORT, `${p.name} keeps its own env`);
+  }
 });
 
 Deno.test("live view sums metrics per stage and computes rates", () => {

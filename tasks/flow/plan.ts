@@ -113,3 +113,14 @@ export function flowPlan(s: FlowSettings): ProcessSpec[] {
 export function isGenerator(name: string): boolean {
   return name.startsWith("generator-");
 }
+
+/**
+ * The plan with credentials for every child, in its environment (readable
+ * by this user only), never in its arguments (which `ps` shows to everyone).
+ */
+export function withSecrets(
+  plan: ProcessSpec[],
+  secrets: Record<string, string>,
+): ProcessSpec[] {
+  return plan.map((p) => ({ ...p, env: { ...p.env, ...secrets } }));
+}

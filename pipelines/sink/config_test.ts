@@ -1,0 +1,37 @@
+import assert from "node:assert/strict";
+import { parseCommand, UsageError } from "../runtime/cli.ts";
+import { buildConfig, SINK_SPEC } from "./config.ts";
+
+const SECRETS = { CLICKHOUSE_USER: "default", CLICKHOUSE_PASSWORD: "filepw" };
+
+function config(args: string[], env: Record<string, string>) {
+  const { options } = parseCommand(SINK_SPEC, args, (n) => env[n]);
+  return buildConfig(options, [], () => SECRETS);
+}
+
+Deno.test("sink: --clickhouse-password is refused (ps shows it); CLICKHOUSE_PASSWORD is named", () => {
+  assert.throws(
+    () => config(["--clickhouse-password", "hunter2"], {}),
+    (e) => {
+      assert.ok(e instanceof UsageError);
+      assert.match(e.message, /set CLICKHOUSE_PASSWORD instead/);
+      return true;
+    },
+  );
+});
+
+Deno.test("sink: password from env, else from .cluster/secrets.env, else none", () => {
+  const env = config([], { CLICKHOUSE_PASSWORD: "envpw" });
+  assert.equal(env.clickhousePassword, "envpw");
+  const file = config([], {});
+  assert.deepEqual(
+    [file.clickhouseUser, file.clickhousePassword],
+    ["default", "filepw"],
+  );
+  const { options } = parseCommand(SINK_SPEC, [], () => undefined);
+  const none = buildConfig(options, [], () => undefined);
+  assert.deepEqual([none.clickhouseUser, none.clickhousePassword], [
+    "default",
+    "",
+  ]);
+});
