@@ -34,6 +34,10 @@ export const TOKEN_ENV = "SHIPPER_HTTP_TOKEN";
 /** Shortest accepted bearer token. */
 export const MIN_TOKEN_LENGTH = 16;
 
+/** What the ship task may read (deno.json): its inputs and state, not all of `.data`. */
+export const SHIP_READ_SCOPE =
+  ".data/events, .data/logs, .data/runs, .data/shipper, .data/tests, .data/bench";
+
 /** Default glob tailed when no `--path` and no config `files` are given. */
 export const DEFAULT_PATH = ".data/events/*.ndjson";
 
@@ -215,7 +219,7 @@ export const SPEC = {
   epilog: [
     "Examples:",
     "  deno task ship                                   # tail .data/events/*.ndjson, HTTP on :18080",
-    "  deno task ship --path '.data/app/*.log' --format text --topic logs.app",
+    "  deno task ship --path '.data/logs/app/*.log' --format text --topic logs.app",
     "  deno task ship --route 'level=error:logs.error' --route 'service:logs.{service}'",
     "  curl -XPOST -H 'content-type: application/x-ndjson' --data-binary @events.ndjson 127.0.0.1:18080/v1/logs",
     `  ${TOKEN_ENV}=<secret, 16+ chars> deno task ship --http-host 0.0.0.0   # clients send Authorization: Bearer <secret>`,
@@ -406,7 +410,7 @@ export function checkPermissions(
   bases: Array<{ pattern: string; base: string }>,
 ): void {
   const hint =
-    "the ship task may read only .data and write only .data/shipper (deno.json); keep files and state there, or widen the task's permissions";
+    `the ship task may read only ${SHIP_READ_SCOPE} and write only .data/shipper (deno.json); keep files and state there, or widen the task's permissions`;
   for (const { pattern, base } of bases) {
     const st = Deno.permissions.querySync({ name: "read", path: base }).state;
     if (st !== "granted") {

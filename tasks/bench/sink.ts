@@ -16,6 +16,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { taskArgv } from "../_launch.ts";
 import { createKafka } from "../../pipelines/runtime/kafka.ts";
 import { createLogger } from "../../pipelines/runtime/log.ts";
 import {
@@ -178,19 +179,45 @@ let oursRate = 0;
 let oursSteady = 0;
 {
   const t0 = performance.now();
-  const o = await new Deno.Command("sh", {
+  // No shell: kcat's stdout is piped into clickhouse-client's stdin here.
+  const kcat = new Deno.Command("kcat", {
     args: [
-      "-c",
-      `kcat -C -b ${
-        BROKERS.join(",")
-      } -t ${topic} -e -q -o beginning | clickhouse-client --port ${
-        NODES[0].port
-      } --query "INSERT INTO ${DB}.peer_local FORMAT JSONEachRow"`,
+      "-C",
+      "-b",
+      BROKERS.join(","),
+      "-t",
+      topic,
+      "-e",
+      "-q",
+      "-o",
+      "beginning",
     ],
+    stdout: "piped",
     stderr: "piped",
-  }).output();
+  }).spawn();
+  const client = new Deno.Command("clickhouse-client", {
+    args: [
+      "--port",
+      String(NODES[0].port),
+      "--query",
+      `INSERT INTO ${DB}.peer_local FORMAT JSONEachRow`,
+    ],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const text = (s: ReadableStream<Uint8Array>) => new Response(s).text();
+  const [, kcatDone, clientDone, kcatErr, clientErr] = await Promise.all([
+    kcat.stdout.pipeTo(client.stdin),
+    kcat.status,
+    client.status,
+    text(kcat.stderr),
+    text(client.stderr),
+  ]);
   const secs = (performance.now() - t0) / 1000;
-  if (o.code !== 0) throw new Error(new TextDecoder().decode(o.stderr));
+  if (!kcatDone.success || !clientDone.success) {
+    throw new Error(`kcat | clickhouse-client failed: ${kcatErr}${clientErr}`);
+  }
   const rows = Number(await ch(`SELECT count() FROM ${DB}.peer_local`));
   peerRate = rows / secs;
   console.log(
@@ -202,8 +229,8 @@ let oursSteady = 0;
 
 // 4. Ours: the sink with default settings.
 {
-  const cfg = JSON.parse(await Deno.readTextFile("deno.json"));
-  const argv: string[] = cfg.tasks.sink.trim().split(/\s+/);
+  // The sink task's exact flags from deno.json, checked by the launcher.
+  const argv = taskArgv("sink");
   const t0 = performance.now();
   const child = new Deno.Command(argv[0], {
     args: [
