@@ -214,6 +214,8 @@ async function writeResponse(
 /** The running server; {@link close} stops accepting and ends every connection. */
 export class HttpFront {
   #open = new Set<Deno.Conn>();
+  /** Connections whose request head arrived (a request in progress). */
+  #active = new Set<Deno.Conn>();
   #busy = new Set<Promise<void>>();
   #closed = false;
   readonly done: Promise<void>;
@@ -249,6 +251,7 @@ export class HttpFront {
       const p: Promise<void> = this.#serve(conn).catch(() => {}).finally(
         () => {
           this.#open.delete(conn);
+          this.#active.delete(conn);
           this.#busy.delete(p);
           close(conn);
         },
@@ -286,7 +289,8 @@ export class HttpFront {
     } finally {
       clearTimeout(headTimer);
     }
-    if (timedOut) return;
+    if (timedOut || this.#closed) return;
+    this.#active.add(conn);
     const head = parseHead(new TextDecoder().decode(buf.subarray(0, end)));
     const reader = new ConnReader(conn, buf.subarray(end, len));
     const body = head && bodyStream(reader, head.headers);
@@ -327,11 +331,12 @@ export class HttpFront {
   }
 
   /**
-   * Stops accepting, waits up to `graceMs` for the requests in flight, then
-   * closes what is left.
+   * Stops accepting, closes connections still sending their head, waits up
+   * to `graceMs` for the requests in flight, then closes what is left.
    */
   async close(graceMs = 0): Promise<void> {
     this.stopAccepting();
+    for (const c of this.#open) if (!this.#active.has(c)) close(c);
     if (graceMs > 0 && this.#busy.size > 0) {
       let t: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
@@ -372,7 +377,9 @@ export function startIngestServer(o: IngestServerOptions): IngestServer {
       return front.connections;
     },
     port,
-    shutdown: () => front.close(o.connectionTimeoutMs),
+    // Within the runtime's 15 s shutdown deadline; bodies slower than this
+    // are cut (never 202-ed, so nothing accepted is lost).
+    shutdown: () => front.close(Math.min(o.connectionTimeoutMs, 8_000)),
   };
 }
 

@@ -311,3 +311,19 @@ Deno.test(
     }
   },
 );
+
+Deno.test(
+  "http: shutdown closes connections still sending their head at once",
+  needsPermissions({ name: "net", host: "127.0.0.1" }),
+  async () => {
+    const r = rig();
+    const c = await raw(r, "POST /v1/lo");
+    await pollConnections(r, 1);
+    const t0 = Date.now();
+    await r.server.shutdown();
+    assert.ok(Date.now() - t0 < 250, `shutdown took ${Date.now() - t0} ms`);
+    const reply = await readAll(c, 1_000);
+    c.close();
+    assert.ok(reply.eof);
+  },
+);
