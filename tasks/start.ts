@@ -32,6 +32,7 @@ import {
   type RunManifest,
 } from "./flow/reconcile.ts";
 import { Supervised } from "./flow/supervisor.ts";
+import { launchTask } from "./_launch.ts";
 import { verifyRun } from "./verify.ts";
 import { freshnessFromScrape } from "./flow/freshness.ts";
 
@@ -101,8 +102,8 @@ if (import.meta.main) {
 
     if (!options["no-up"]) {
       console.error("==> deno task up");
-      const up = await new Deno.Command("deno", {
-        args: ["task", "-q", "up"],
+      // The launcher runs up with its own flags from deno.json, checked.
+      const up = await launchTask("up", [], {
         stdout: "inherit",
         stderr: "inherit",
       }).output();

@@ -332,3 +332,30 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "cdc: without PGPASSWORD the relay stops at once with one line naming the variable (issue 13, item 14)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    // A plain `deno task cdc` on the dev cluster. The runner's own
+    // PGPASSWORD, if any, is blanked (a child cannot unset one variable).
+    const env: Record<string, string> = { LOG_LEVEL: "info" };
+    if (Deno.env.get("PGPASSWORD") !== undefined) env.PGPASSWORD = "";
+    const t0 = performance.now();
+    const r = await startTask("cdc", ["--metrics-port", "0"], { env }).wait();
+    const ms = performance.now() - t0;
+    assert.equal(r.code, 1, r.stderr);
+    const lines = r.stderr.trim().split("\n");
+    assert.equal(lines.length, 1, r.stderr);
+    const line = JSON.parse(lines[0]);
+    assert.equal(line.level, "error");
+    assert.match(line.msg, /^PGPASSWORD is not set/);
+    assert.match(line.hint, /PGPASSWORD=/);
+    assert.equal(line.stack, undefined, "no stack trace");
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+    // Before any connection attempt (pg's connect timeout is 5 s).
+    assert.ok(ms < 4_000, `took ${Math.round(ms)} ms`);
+  },
+});

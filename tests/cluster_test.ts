@@ -371,8 +371,28 @@ Deno.test("deno.json: cluster tasks run the launcher with exactly its scoped per
     assert.ok(task, `task ${name} missing`);
     assert.match(task, new RegExp(`tasks/cluster/main\\.ts ${name}$`));
     assert.doesNotMatch(task, /(^|\s)(-A|--allow-all)(\s|$)/);
-    for (const flag of LAUNCHER_FLAGS) {
-      assert.ok(task.split(/\s+/).includes(flag), `${name}: missing ${flag}`);
+    const flags = task.split(/\s+/).filter((w) => w.startsWith("--allow-"));
+    if (name === "up" || name === "compose:gen") {
+      assert.deepEqual(flags, LAUNCHER_FLAGS, name);
+      continue;
+    }
+    // status and down: a subset of the launcher's scopes (issue 13, item 15).
+    for (const flag of flags) {
+      const [kind, scope] = flag.split("=");
+      const full = LAUNCHER_FLAGS.find((f) => f.startsWith(`${kind}=`));
+      assert.ok(full, `${name}: ${kind} is not among the launcher's`);
+      const allowed = full.split("=")[1].split(",");
+      for (const s of scope.split(",")) {
+        assert.ok(allowed.includes(s), `${name}: ${kind}=${s}`);
+      }
     }
   }
+  const words = (t: string) => t.split(/\s+/);
+  // status only looks: no writes, `ps` only; down needs no network.
+  assert.ok(
+    !words(cfg.tasks.status).some((w) => w.startsWith("--allow-write")),
+  );
+  assert.ok(words(cfg.tasks.status).includes("--allow-run=ps"));
+  assert.ok(!words(cfg.tasks.down).some((w) => w.startsWith("--allow-net")));
+  assert.ok(words(cfg.tasks.down).includes("--allow-write=.cluster"));
 });

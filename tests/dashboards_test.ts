@@ -463,6 +463,7 @@ Deno.test({
       await watch(pollUntil(async () => {
         const r = await fetch("http://127.0.0.1:18080/v1/logs", {
           method: "POST",
+          headers: { "content-type": "application/x-ndjson" },
           body: '{"message":"via http","n":1}\n{"message":"via http","n":2}\n',
         }).catch(() => undefined);
         await r?.body?.cancel();

@@ -92,6 +92,61 @@ for (const name of PIPELINE_TASKS) {
   });
 }
 
+for (const name of PIPELINE_TASKS) {
+  Deno.test(`the "${name}" task cannot start a subprocess, even deno (issue 13, item 15)`, async () => {
+    const flags = permissionFlags(taskArgv(name));
+    const out = await new Deno.Command("deno", {
+      args: [
+        "run",
+        ...flags,
+        "--allow-read=tests/fixtures/escape_probe.ts",
+        "tests/fixtures/escape_probe.ts",
+      ],
+      cwd: ROOT,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const results = JSON.parse(new TextDecoder().decode(out.stdout).trim());
+    // "denied" is Deno.errors.NotCapable raised by Deno.Command.
+    for (const what of ["run deno", "run /usr/bin/deno", "run sh"]) {
+      assert.equal(results[what], "denied", `${name}: ${what}`);
+    }
+  });
+}
+
+Deno.test("tasks that start deno do it through the checked launcher, and bench:sink runs no shell", () => {
+  for (const [name, line] of Object.entries<string>(config.tasks)) {
+    const run = line.split(/\s+/).find((w) => w.startsWith("--allow-run="));
+    const cmds = run ? run.slice(12).split(",") : [];
+    assert.ok(
+      !cmds.includes("sh") && !cmds.includes("bash"),
+      `${name}: ${run}`,
+    );
+  }
+  for (const file of ["tasks/start.ts", "tasks/bench/main.ts"]) {
+    const src = Deno.readTextFileSync(`${ROOT}${file}`);
+    assert.match(src, /launchTask\(/, `${file} uses the launcher`);
+    assert.doesNotMatch(src, /new Deno\.Command\("deno"/, file);
+  }
+  for (
+    const file of [
+      "tasks/bench/ship.ts",
+      "tasks/bench/sink.ts",
+      "tasks/bench/cdc.ts",
+    ]
+  ) {
+    const src = Deno.readTextFileSync(`${ROOT}${file}`);
+    assert.match(src, /from "\.\.\/_launch\.ts"/, `${file} uses the launcher`);
+    assert.doesNotMatch(
+      src,
+      /\.tasks(\.|\[)/,
+      `${file} reads task lines itself`,
+    );
+  }
+});
+
 Deno.test("the `deno test -P` permission set is scoped: loopback, .data/.cluster writes, no ffi/sys/all", () => {
   const sets = config.permissions as Record<string, Record<string, unknown>>;
   assert.ok(sets?.default, "deno.json has no default permission set");

@@ -415,18 +415,21 @@ Deno.test({
       );
       const bad = await fetch("http://127.0.0.1:18080/v1/logs", {
         method: "POST",
+        headers: { "content-type": "application/x-ndjson" },
         body: '{"event_id":"x1"}\n{"event_id":"x2"}\n{oops}\n',
       });
       assert.equal(bad.status, 400);
       assert.match((await bad.json()).error, /^line 3: invalid JSON/);
       const huge = await fetch("http://127.0.0.1:18080/v1/logs", {
         method: "POST",
+        headers: { "content-type": "application/x-ndjson" },
         body: big,
       });
       assert.equal(huge.status, 413);
       await huge.body?.cancel();
       const ok = await fetch("http://127.0.0.1:18080/v1/logs", {
         method: "POST",
+        headers: { "content-type": "application/json" },
         body: JSON.stringify([{ event_id: "a1" }, { event_id: "a2" }]),
       });
       assert.equal(ok.status, 202);

@@ -12,7 +12,9 @@ import {
   parseBytes,
   type ParsedOptions,
   parseDuration,
+  PipelineError,
   postgresUrlOption,
+  redactUrl,
   UsageError,
 } from "../runtime/mod.ts";
 import { splitTableName } from "./catalog.ts";
@@ -161,8 +163,38 @@ export interface CdcConfig {
   stateDir: string;
 }
 
+/**
+ * The one-line error for a login that cannot work: the URL carries no
+ * password and `PGPASSWORD` is unset or empty. Without this check pg's SCRAM
+ * handshake fails with a stack trace ("client password must be a string").
+ */
+export function missingPasswordError(
+  url: string,
+  pgPassword: string | undefined,
+): PipelineError | undefined {
+  if (pgPassword) return undefined;
+  let hasPassword = false;
+  try {
+    hasPassword = new URL(url).password !== "";
+  } catch {
+    return undefined; // a malformed URL is reported by the connect itself
+  }
+  if (hasPassword) return undefined;
+  return new PipelineError(
+    `PGPASSWORD is not set (and --postgres-url ${
+      redactUrl(url)
+    } has no password)`,
+    "export PGPASSWORD=<password of the URL's user>; on the dev cluster of `deno task up`: PGPASSWORD=postgres",
+  );
+}
+
 /** Converts and cross-checks the parsed options. */
 export function toConfig(o: CdcOptions): CdcConfig {
+  const noPassword = missingPasswordError(
+    o["postgres-url"],
+    Deno.env.get("PGPASSWORD"),
+  );
+  if (noPassword) throw noPassword;
   if (!/^[a-z0-9_]{1,63}$/.test(o.slot)) {
     throw new UsageError(
       `--slot must be 1-63 lower-case letters, digits or _, got "${o.slot}"`,

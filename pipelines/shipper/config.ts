@@ -28,6 +28,16 @@ import {
   type RoutingConfig,
 } from "./routing.ts";
 
+/** Environment variable holding the HTTP ingest's bearer token (never a flag: `ps` shows flags). */
+export const TOKEN_ENV = "SHIPPER_HTTP_TOKEN";
+
+/** Shortest accepted bearer token. */
+export const MIN_TOKEN_LENGTH = 16;
+
+/** What the ship task may read (deno.json): its inputs and state, not all of `.data`. */
+export const SHIP_READ_SCOPE =
+  ".data/events, .data/logs, .data/runs, .data/shipper, .data/tests, .data/bench";
+
 /** Default glob tailed when no `--path` and no config `files` are given. */
 export const DEFAULT_PATH = ".data/events/*.ndjson";
 
@@ -81,8 +91,31 @@ const options = {
   },
   "http-host": {
     type: "string",
-    description: "HTTP ingest address",
+    description:
+      `HTTP ingest address; any but loopback needs the bearer token in ${TOKEN_ENV}`,
     default: "127.0.0.1",
+  },
+  "http-max-concurrent": {
+    type: "integer",
+    description: "Most POST /v1/logs in flight at once (beyond: 503)",
+    default: 64,
+    min: 1,
+  },
+  "http-max-connections": {
+    type: "integer",
+    description: "Most HTTP connections open at once (beyond: 503, closed)",
+    default: 256,
+    min: 1,
+  },
+  "http-header-timeout": {
+    type: "string",
+    description: "Longest wait for a request's line and headers (then closed)",
+    default: "10s",
+  },
+  "http-body-timeout": {
+    type: "string",
+    description: "Longest wait for a whole request body (then 408)",
+    default: "30s",
   },
   "max-body": {
     type: "string",
@@ -186,9 +219,10 @@ export const SPEC = {
   epilog: [
     "Examples:",
     "  deno task ship                                   # tail .data/events/*.ndjson, HTTP on :18080",
-    "  deno task ship --path '.data/app/*.log' --format text --topic logs.app",
+    "  deno task ship --path '.data/logs/app/*.log' --format text --topic logs.app",
     "  deno task ship --route 'level=error:logs.error' --route 'service:logs.{service}'",
-    "  curl -XPOST --data-binary @events.ndjson 127.0.0.1:18080/v1/logs",
+    "  curl -XPOST -H 'content-type: application/x-ndjson' --data-binary @events.ndjson 127.0.0.1:18080/v1/logs",
+    `  ${TOKEN_ENV}=<secret, 16+ chars> deno task ship --http-host 0.0.0.0   # clients send Authorization: Bearer <secret>`,
   ].join("\n"),
 } satisfies CommandSpec;
 
@@ -200,6 +234,12 @@ export interface ShipperConfig {
   stateDir: string;
   httpPort: number;
   httpHost: string;
+  /** Bearer token for HTTP ingest (from {@link TOKEN_ENV}); undefined: none. */
+  httpToken?: string;
+  httpMaxConcurrent: number;
+  httpMaxConnections: number;
+  httpHeaderTimeoutMs: number;
+  httpBodyTimeoutMs: number;
   maxBodyBytes: number;
   maxLineBytes: number;
   bufferMaxBytes: number;
@@ -231,6 +271,7 @@ export interface ConfigFile {
 /** Builds the config from parsed flags (and the config file they name). */
 export async function buildConfig(
   o: ParsedOptions<typeof options>,
+  env: (name: string) => string | undefined = (name) => Deno.env.get(name),
 ): Promise<ShipperConfig> {
   let file: ConfigFile = {};
   if (o.config) {
@@ -295,6 +336,11 @@ export async function buildConfig(
     stateDir: o["state-dir"].replace(/\/+$/, "") || ".",
     httpPort: once ? 0 : o["http-port"],
     httpHost: o["http-host"],
+    httpToken: env(TOKEN_ENV) || undefined,
+    httpMaxConcurrent: o["http-max-concurrent"],
+    httpMaxConnections: o["http-max-connections"],
+    httpHeaderTimeoutMs: Math.max(100, ms(o["http-header-timeout"])),
+    httpBodyTimeoutMs: Math.max(100, ms(o["http-body-timeout"])),
     maxBodyBytes: bytes("max-body", o["max-body"], 1024),
     maxLineBytes: bytes("max-line", o["max-line"], 64),
     bufferMaxBytes: bytes("buffer-max", o["buffer-max"], 1024),
@@ -321,7 +367,34 @@ export async function buildConfig(
     fail("nothing to ship: give --path and/or an --http-port");
   }
   if (once && cfg.files.length === 0) fail("--once needs --path");
+  if (cfg.httpPort > 0) checkHttpAuth(cfg.httpHost, cfg.httpToken);
   return cfg;
+}
+
+/** Whether `host` is a loopback address (only this machine can connect). */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h);
+}
+
+/**
+ * Refuses HTTP ingest reachable from other machines without a token, and a
+ * token too short to resist guessing.
+ */
+export function checkHttpAuth(host: string, token: string | undefined): void {
+  if (token === undefined) {
+    if (!isLoopback(host)) {
+      fail(
+        `--http-host ${host} is not loopback: set ${TOKEN_ENV} (at least ${MIN_TOKEN_LENGTH} characters) so clients must send "Authorization: Bearer <token>"`,
+      );
+    }
+    return;
+  }
+  if (token.length < MIN_TOKEN_LENGTH || /\s/.test(token)) {
+    fail(
+      `${TOKEN_ENV} must be at least ${MIN_TOKEN_LENGTH} characters without spaces`,
+    );
+  }
 }
 
 function fail(message: string): never {
@@ -337,7 +410,7 @@ export function checkPermissions(
   bases: Array<{ pattern: string; base: string }>,
 ): void {
   const hint =
-    "the ship task may read only .data and write only .data/shipper (deno.json); keep files and state there, or widen the task's permissions";
+    `the ship task may read only ${SHIP_READ_SCOPE} and write only .data/shipper (deno.json); keep files and state there, or widen the task's permissions`;
   for (const { pattern, base } of bases) {
     const st = Deno.permissions.querySync({ name: "read", path: base }).state;
     if (st !== "granted") {

@@ -30,6 +30,7 @@ import { Encoder } from "./encoder.ts";
 import { FileSource } from "./file_source.ts";
 import { GzipPool, useGzipPool } from "./gzip_pool.ts";
 import { planGlob } from "./glob.ts";
+import { type IngestServer, startIngestServer } from "./http_front.ts";
 import { createIngestHandler } from "./http_source.ts";
 import { KafkaSink } from "./kafka_sink.ts";
 import { createMetrics } from "./metrics.ts";
@@ -172,28 +173,35 @@ await runPipeline(
       clearTimeout(t);
     });
 
-    // 5. HTTP ingest last, so it is the first thing to stop.
+    // 5. HTTP ingest last, so it is the first thing to stop. Public TCP goes
+    //    through the front (connection cap, head and life deadlines) to
+    //    Deno.serve on a Unix socket in the state dir.
+    let front: IngestServer | undefined;
     if (buffer) {
-      let server: Deno.HttpServer;
+      const b = buffer;
       try {
-        server = Deno.serve(
-          {
-            hostname: cfg.httpHost,
-            port: cfg.httpPort,
-            onListen: ({ hostname, port }) =>
-              log.info("http ingest listening", {
-                url: `http://${hostname}:${port}`,
-              }),
-          },
-          createIngestHandler({
-            buffer,
+        front = startIngestServer({
+          hostname: cfg.httpHost,
+          port: cfg.httpPort,
+          maxConnections: cfg.httpMaxConnections,
+          headerTimeoutMs: cfg.httpHeaderTimeoutMs,
+          // Body, buffer fsync and answer: generous, only a backstop.
+          connectionTimeoutMs: cfg.httpBodyTimeoutMs + 30_000,
+          maxHeaderBytes: 64 * 1024,
+          log: log.child({ source: "http" }),
+          onRefused: (code) => metrics.httpRequests.inc({ code }),
+          handler: createIngestHandler({
+            buffer: b,
             maxBodyBytes: cfg.maxBodyBytes,
             maxLineBytes: cfg.maxLineBytes,
             metrics,
             log: log.child({ source: "http" }),
             stopping: () => stop.signal.aborted,
+            token: cfg.httpToken,
+            maxConcurrent: cfg.httpMaxConcurrent,
+            bodyTimeoutMs: cfg.httpBodyTimeoutMs,
           }),
-        );
+        });
       } catch (err) {
         stop.abort();
         await done;
@@ -204,7 +212,8 @@ await runPipeline(
           "choose another --http-port (0 disables HTTP ingest)",
         );
       }
-      shutdown.add("http server", () => server.shutdown());
+      const f = front;
+      shutdown.add("http server", () => f.shutdown());
     }
     setHealth(() => {
       const buf = buffer?.health() ?? { ok: true };
@@ -213,6 +222,7 @@ await runPipeline(
         batches_acked: sink.batchesAcked,
         buffer_depth_bytes: buffer?.depthBytes ?? 0,
         buffer_error: buf.error,
+        http_connections: front?.connections ?? 0,
         last_error: sink.lastError,
       };
     });

@@ -23,6 +23,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { taskArgv } from "../_launch.ts";
 import { createKafka } from "../../pipelines/runtime/kafka.ts";
 import { createLogger } from "../../pipelines/runtime/log.ts";
 import { pg } from "../../pipelines/runtime/postgres.ts";
@@ -313,12 +314,6 @@ async function measure(
     await sys.stop();
     await w.stop();
   }
-}
-
-function taskArgv(name: string): string[] {
-  const line: string =
-    JSON.parse(Deno.readTextFileSync("deno.json")).tasks[name];
-  return line.trim().split(/\s+/);
 }
 
 async function runOurs(): Promise<Result> {

@@ -4,6 +4,8 @@
  *
  * @module
  */
+import { launchTask } from "../_launch.ts";
+
 const [name, ...rest] = Deno.args;
 const tasks = Object.keys(
   JSON.parse(await Deno.readTextFile("deno.json")).tasks ?? {},
@@ -19,8 +21,9 @@ if (!name || name === "--help" || name === "-h" || !tasks.includes(name)) {
   console.log(msg);
   Deno.exit(name ? 0 : 2);
 }
-const { code } = await new Deno.Command("deno", {
-  args: ["task", "-q", `bench:${name}`, ...rest],
+// Through the launcher: the benchmark's exact flags from deno.json, checked
+// (this task's --allow-run=deno could otherwise run anything under deno).
+const { code } = await launchTask(`bench:${name}`, rest, {
   stdin: "inherit",
   stdout: "inherit",
   stderr: "inherit",

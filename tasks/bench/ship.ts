@@ -31,6 +31,7 @@ import {
   SEVERITIES,
 } from "../../pipelines/runtime/contract.ts";
 import { parseArgs } from "node:util";
+import { taskArgv } from "../_launch.ts";
 import { createKafka } from "../../pipelines/runtime/kafka.ts";
 import { createLogger } from "../../pipelines/runtime/log.ts";
 import { KAFKA_BOOTSTRAP } from "../../schemas/topology.ts";
@@ -234,11 +235,9 @@ async function timed(
   return { seconds, peakMb: peak / 1024 };
 }
 
-/** The ship task's argv from deno.json (its exact permissions). */
+/** The ship task's argv from deno.json (its exact permissions, checked). */
 function shipArgv(): string[] {
-  const line: string = JSON.parse(Deno.readTextFileSync("deno.json")).tasks
-    .ship;
-  return line.trim().split(/\s+/).slice(1);
+  return taskArgv("ship").slice(1);
 }
 
 await prepare();

@@ -16,6 +16,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { taskArgv } from "../_launch.ts";
 import { createKafka } from "../../pipelines/runtime/kafka.ts";
 import { createLogger } from "../../pipelines/runtime/log.ts";
 import {
@@ -187,8 +188,8 @@ async function oursCount(): Promise<number> {
  * clickhouse-client 18.16 takes a password only from --password (visible in
  * ps) or its config file: a 0600 file under .data/bench, removed after.
  */
-async function clientConfigArgs(): Promise<string> {
-  if (CREDS.password === "" && CREDS.username === "default") return "";
+async function clientConfigArgs(): Promise<string[]> {
+  if (CREDS.password === "" && CREDS.username === "default") return [];
   const esc = (s: string) =>
     s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
   await Deno.mkdir(DATA, { recursive: true });
@@ -200,7 +201,7 @@ async function clientConfigArgs(): Promise<string> {
     { mode: 0o600 },
   );
   await Deno.chmod(CLIENT_CONFIG, 0o600);
-  return ` --config-file ${CLIENT_CONFIG}`;
+  return ["--config-file", CLIENT_CONFIG];
 }
 const CLIENT_CONFIG = `${DATA}/clickhouse-client.xml`;
 
@@ -211,19 +212,46 @@ let oursSteady = 0;
 {
   const clientArgs = await clientConfigArgs();
   const t0 = performance.now();
-  const o = await new Deno.Command("sh", {
+  // No shell: kcat's stdout is piped into clickhouse-client's stdin here.
+  const kcat = new Deno.Command("kcat", {
     args: [
-      "-c",
-      `kcat -C -b ${
-        BROKERS.join(",")
-      } -t ${topic} -e -q -o beginning | clickhouse-client${clientArgs} --port ${
-        NODES[0].port
-      } --query "INSERT INTO ${DB}.peer_local FORMAT JSONEachRow"`,
+      "-C",
+      "-b",
+      BROKERS.join(","),
+      "-t",
+      topic,
+      "-e",
+      "-q",
+      "-o",
+      "beginning",
     ],
+    stdout: "piped",
     stderr: "piped",
-  }).output().finally(() => Deno.remove(CLIENT_CONFIG).catch(() => {}));
+  }).spawn();
+  const client = new Deno.Command("clickhouse-client", {
+    args: [
+      ...clientArgs,
+      "--port",
+      String(NODES[0].port),
+      "--query",
+      `INSERT INTO ${DB}.peer_local FORMAT JSONEachRow`,
+    ],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const text = (s: ReadableStream<Uint8Array>) => new Response(s).text();
+  const [, kcatDone, clientDone, kcatErr, clientErr] = await Promise.all([
+    kcat.stdout.pipeTo(client.stdin),
+    kcat.status,
+    client.status,
+    text(kcat.stderr),
+    text(client.stderr),
+  ]);
   const secs = (performance.now() - t0) / 1000;
-  if (o.code !== 0) throw new Error(new TextDecoder().decode(o.stderr));
+  if (!kcatDone.success || !clientDone.success) {
+    throw new Error(`kcat | clickhouse-client failed: ${kcatErr}${clientErr}`);
+  }
   const rows = Number(await ch(`SELECT count() FROM ${DB}.peer_local`));
   peerRate = rows / secs;
   console.log(
@@ -235,8 +263,8 @@ let oursSteady = 0;
 
 // 4. Ours: the sink with default settings.
 {
-  const cfg = JSON.parse(await Deno.readTextFile("deno.json"));
-  const argv: string[] = cfg.tasks.sink.trim().split(/\s+/);
+  // The sink task's exact flags from deno.json, checked by the launcher.
+  const argv = taskArgv("sink");
   const t0 = performance.now();
   const child = new Deno.Command(argv[0], {
     args: [

@@ -6,17 +6,10 @@
  * @module
  */
 
-/** The argv of a `deno.json` task (`deno run <flags> <script>`), split. */
-export function taskArgv(name: string, root = "."): string[] {
-  const cfg = JSON.parse(Deno.readTextFileSync(`${root}/deno.json`));
-  const line: string | undefined = cfg.tasks?.[name];
-  if (!line) throw new Error(`no task "${name}" in deno.json`);
-  const argv = line.trim().split(/\s+/);
-  if (argv[0] !== "deno") {
-    throw new Error(`task "${name}" is not a plain deno command`);
-  }
-  return argv;
-}
+import { taskArgv } from "../_launch.ts";
+
+/** The checked argv of a `deno.json` task (see `tasks/_launch.ts`). */
+export { taskArgv };
 
 /** How to start one supervised process. */
 export interface ProcessSpec {
