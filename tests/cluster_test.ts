@@ -6,7 +6,6 @@
 
 import { chHeaders } from "./_helpers.ts"; // the cluster gate, loaded before the client libraries
 import assert from "node:assert/strict";
-import process from "node:process";
 import { Kafka, logLevel } from "kafkajs";
 import pg from "pg";
 import {
@@ -18,6 +17,7 @@ import {
   POSTGRES,
   SERVICES,
 } from "../schemas/topology.ts";
+import { installWarningFilter } from "../pipelines/runtime/warnings.ts";
 import { composeDrift } from "../tasks/cluster/compose.ts";
 import type { ClusterStatus } from "../tasks/cluster/status.ts";
 
@@ -36,8 +36,8 @@ const LAUNCHER_FLAGS = [
 
 const decoder = new TextDecoder();
 
-// kafkajs 2.2.4 triggers Node's harmless TimeoutNegativeWarning; keep test output clean.
-process.removeAllListeners("warning");
+// KafkaJS 2.2.4 makes Node's timers warn about a harmless negative delay.
+installWarningFilter();
 
 async function launcher(
   ...args: string[]

@@ -6,28 +6,17 @@
  */
 import "./_env_guard.ts"; // before the libraries: they read env at load
 import { Kafka, type KafkaConfig, type LogEntry, logLevel } from "kafkajs";
-import process from "node:process";
 import { PipelineError } from "./app.ts";
 import type { Logger } from "./log.ts";
 import { KAFKA_CLIENT_RETRY } from "./retry.ts";
+import { installWarningFilter } from "./warnings.ts";
 
-// KafkaJS 2.2.4 schedules `setTimeout(fn, throttledUntil - Date.now())` with
-// throttledUntil = 0, a harmless negative delay (clamped to 1 ms) that Node's
-// timers report as a TimeoutNegativeWarning on stderr — not a JSON log line.
-// Drop just that warning; every other warning still goes through.
-const emitWarning = process.emitWarning.bind(process);
-process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
-  const type = typeof warning === "string"
-    ? (typeof rest[0] === "string"
-      ? rest[0]
-      : (rest[0] as { type?: string } | undefined)?.type)
-    : warning.name;
-  if (type === "TimeoutNegativeWarning") return;
-  (emitWarning as (...a: unknown[]) => void)(warning, ...rest);
-}) as typeof process.emitWarning;
+// KafkaJS 2.2.4 makes Node's timers warn about a harmless negative delay.
+installWarningFilter();
 
-export { CompressionTypes, Kafka, Partitioners } from "kafkajs";
+export { CompressionTypes, Kafka, logLevel, Partitioners } from "kafkajs";
 export type {
+  Admin,
   Consumer,
   EachBatchPayload,
   Message,

@@ -31,3 +31,4 @@ export * from "./postgres.ts";
 export * from "./producer.ts";
 export * from "./retry.ts";
 export * from "./shutdown.ts";
+export * from "./warnings.ts";

@@ -1,346 +1,293 @@
 /**
- * Fixes for six hot spots of KafkaJS 2.2.4's producer, found with
- * `--cpu-prof` while shipping 200k events (see README "Performance"):
+ * Installs the KafkaJS speed-ups of `_kafkajs_fast.ts` (six hot spots of
+ * KafkaJS 2.2.4's producer, see README "Performance") by replacing four
+ * KafkaJS modules in `require.cache` and four `Encoder` methods.
  *
- * 1. `groupMessagesPerPartition` copies the partition's array for every
- *    message (`[...current, message]`): O(n²) per batch. Replaced by a linear
- *    push with the same result. It is captured by KafkaJS at load time, so
- *    this module must be imported before anything imports `kafkajs`.
- * 2. `Encoder#writeUVarInt` / `#writeVarLong` allocate a `Buffer.from([...])`
- *    per varint (several per record), which is slow under Deno's Buffer
- *    polyfill; they now write the bytes in place.
- * 3. `Encoder#writeBufferInternal` uses `Buffer#copy`; `Uint8Array#set` is the
- *    same copy done natively.
- * 4. The default partitioner's `murmur2` hashes every key with BigInt-backed
- *    `Long` objects (several allocations per 4 key bytes: ~10% of the CPU).
- *    Java's murmur2 is 32-bit arithmetic, so `Math.imul` gives the same
- *    partition (unit-tested against the original). Also captured at load time.
- * 5. Every record is built in its own `Encoder`, i.e. a 512-byte
- *    `Buffer.alloc` (slow under Deno's Buffer polyfill) plus a `Buffer` slice,
- *    then copied into a records buffer that grows by doubling. Records without
- *    headers are now written into one exact-size `Uint8Array` each, and
- *    `writeEncoderArray` sizes its buffer once. Byte-identical (unit-tested).
- * 6. The record batch CRC-32C goes byte by byte through one table; slicing
- *    by 8 (eight tables) gives the same checksum several times faster.
+ * All or nothing: at import it checks that KafkaJS is exactly the pinned
+ * version, that each function it replaces (and the `Encoder` class the new
+ * methods rely on) has the source the replacements were written for, and
+ * that no KafkaJS module which captures a replaced export at load time is
+ * loaded yet. If anything differs, no patch is applied, stock KafkaJS runs,
+ * and one warning line says why. An error while patching undoes the patches
+ * already made.
  *
- * Applied only to exactly KafkaJS 2.2.4 (the pinned version); any other
- * version is left untouched. Wire bytes are identical (unit-tested).
+ * Import it before anything imports `kafkajs` (the shipper's `main.ts` does
+ * so on its first line).
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
+import { createLogger, type Logger } from "../runtime/log.ts";
+import {
+  crc32c,
+  fastEncoder,
+  fastRecord,
+  groupMessagesPerPartition,
+  murmur2,
+} from "./_kafkajs_fast.ts";
 
-const require = createRequire(import.meta.url);
-
-/** True when the patches were applied. */
-export let kafkajsSpeedupsApplied = false;
+export { crc32c, murmur2 } from "./_kafkajs_fast.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
 
-const MSB = 0x80;
-const REST = 0x7f;
+/** The KafkaJS version the speed-ups were written for (deno.json pins it). */
+export const KAFKAJS_VERSION = "2.2.4";
 
-/** Bytes of the unsigned LEB128 encoding of a non-negative safe integer. */
-function uvarintSize(z: number): number {
-  let n = 1;
-  while (z >= 128) {
-    z = Math.floor(z / 128);
-    n++;
-  }
-  return n;
-}
+/** The modules whose export is replaced, by name, inside the package. */
+export const PATCHED_MODULES = {
+  groupMessagesPerPartition: "src/producer/groupMessagesPerPartition.js",
+  crc32C: "src/protocol/recordBatch/crc32C/index.js",
+  murmur2: "src/producer/partitioners/default/murmur2.js",
+  recordV0: "src/protocol/recordBatch/record/v0/index.js",
+} as const;
 
-/** Zig-zag for a safe integer, in float arithmetic (no BigInt). */
-function zigzag(n: number): number {
-  return n >= 0 ? n * 2 : -n * 2 - 1;
-}
+/** A name of {@link PATCHED_MODULES}. */
+export type PatchedModule = keyof typeof PATCHED_MODULES;
 
-/** Same result as KafkaJS's, in linear time. */
-function groupMessagesPerPartition(
-  { topic, partitionMetadata, messages, partitioner }: Any,
-): Record<string, Any[]> {
-  if (partitionMetadata.length === 0) return {};
-  const result: Record<string, Any[]> = {};
-  for (const message of messages) {
-    const partition = partitioner({ topic, partitionMetadata, message });
-    (result[partition] ??= []).push(message);
-  }
-  return result;
-}
+/** KafkaJS's `Encoder` class, inside the package. */
+export const ENCODER_MODULE = "src/protocol/encoder.js";
 
-const M = 0x5bd1e995;
-const utf8 = new TextEncoder();
+/** The `Encoder.prototype` methods that are replaced. */
+export const PATCHED_METHODS = [
+  "writeEncoderArray",
+  "writeBufferInternal",
+  "writeUVarInt",
+  "writeVarLong",
+] as const;
 
 /**
- * Kafka's murmur2 (as KafkaJS's DefaultPartitioner uses it) in 32-bit
- * arithmetic; returns the same signed 32-bit value as KafkaJS 2.2.4.
+ * Modules that keep a reference to a patched export from the moment they
+ * load: loaded before the patch, they would go on using the original (a
+ * half-applied patch).
  */
-export function murmur2(key: unknown): number {
-  let bytes: Uint8Array | undefined;
-  let str = "";
-  if (key instanceof Uint8Array) bytes = key;
-  else {
-    str = String(key);
-    for (let i = 0; i < str.length; i++) {
-      if (str.charCodeAt(i) > 0x7f) {
-        bytes = utf8.encode(str);
-        break;
-      }
-    }
-  }
-  // ASCII strings are hashed from their char codes: no byte copy.
-  const at = bytes
-    ? (i: number) => bytes![i]
-    : (i: number) => str.charCodeAt(i);
-  const length = bytes ? bytes.length : str.length;
-  let h = 0x9747b28c ^ length;
-  const length4 = length >>> 2;
-  for (let i = 0; i < length4; i++) {
-    const i4 = i * 4;
-    let k = at(i4) | (at(i4 + 1) << 8) | (at(i4 + 2) << 16) |
-      (at(i4 + 3) << 24);
-    k = Math.imul(k, M);
-    k ^= k >>> 24;
-    k = Math.imul(k, M);
-    h = Math.imul(h, M) ^ k;
-  }
-  const tail = length & ~3;
-  switch (length & 3) {
-    case 3:
-      h ^= at(tail + 2) << 16;
-    // falls through
-    case 2:
-      h ^= at(tail + 1) << 8;
-    // falls through
-    case 1:
-      h ^= at(tail);
-      h = Math.imul(h, M);
-  }
-  h ^= h >>> 13;
-  h = Math.imul(h, M);
-  h ^= h >>> 15;
-  return h | 0;
+export const CAPTURING_MODULES = [
+  "src/producer/sendMessages.js",
+  "src/producer/partitioners/default/index.js",
+  "src/protocol/recordBatch/v0/index.js",
+  "src/protocol/requests/produce/v3/request.js",
+] as const;
+
+/**
+ * Fingerprints ({@link fingerprint}) of the originals in KafkaJS 2.2.4:
+ * module exports by module name, `Encoder#method`, `Encoder.sizeOfVarLong`,
+ * and the whole `Encoder` class (whose layout the new methods rely on:
+ * `buf`, `offset`, `ensureAvailable`).
+ */
+export const EXPECTED_FINGERPRINTS: Readonly<Record<string, string>> = {
+  groupMessagesPerPartition: "e77a5484f36362b6",
+  crc32C: "4b021b202895a2b5",
+  murmur2: "af850cc7b6b0ba23",
+  recordV0: "88bfde961fa73b1c",
+  "Encoder#writeEncoderArray": "75dc96b234fd395a",
+  "Encoder#writeBufferInternal": "bbc95238b8b62185",
+  "Encoder#writeUVarInt": "8e0e126031059dc3",
+  "Encoder#writeVarLong": "99524a5dc321dba4",
+  "Encoder.sizeOfVarLong": "dafd8b347eca4790",
+  Encoder: "1f763192c693e21b",
+};
+
+/** What the pinned KafkaJS looks like: the reference of {@link checkKafkajs}. */
+export interface KafkajsExpectation {
+  /** `version` of KafkaJS's package.json. */
+  version: string;
+  /** {@link fingerprint} of each function, by name. */
+  fingerprints: Readonly<Record<string, string>>;
 }
 
-const SAFE = 2 ** 52;
+/** The pinned KafkaJS 2.2.4. */
+export const EXPECTED: KafkajsExpectation = {
+  version: KAFKAJS_VERSION,
+  fingerprints: EXPECTED_FINGERPRINTS,
+};
 
-/** Slicing-by-8 tables for CRC-32C (Castagnoli, reflected 0x82F63B78). */
-const CRC_TABLES: Int32Array[] = (() => {
-  const t: Int32Array[] = [new Int32Array(256)];
-  for (let i = 0; i < 256; i++) {
-    let c = i;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
-    t[0][i] = c;
-  }
-  for (let k = 1; k < 8; k++) {
-    t[k] = new Int32Array(256);
-    for (let i = 0; i < 256; i++) {
-      t[k][i] = (t[k - 1][i] >>> 8) ^ t[0][t[k - 1][i] & 0xff];
-    }
-  }
-  return t;
-})();
-
-/** CRC-32C of `b` as an unsigned 32-bit number (KafkaJS's `crc32C`). */
-export function crc32c(b: Uint8Array): number {
-  const [t0, t1, t2, t3, t4, t5, t6, t7] = CRC_TABLES;
-  let crc = -1;
-  let i = 0;
-  const n = b.length;
-  for (; i + 8 <= n; i += 8) {
-    crc ^= b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24);
-    crc = t7[crc & 0xff] ^ t6[(crc >>> 8) & 0xff] ^ t5[(crc >>> 16) & 0xff] ^
-      t4[crc >>> 24] ^ t3[b[i + 4]] ^ t2[b[i + 5]] ^ t1[b[i + 6]] ^
-      t0[b[i + 7]];
-  }
-  for (; i < n; i++) crc = t0[(crc ^ b[i]) & 0xff] ^ (crc >>> 8);
-  return (crc ^ -1) >>> 0;
+/** The parts of a loaded KafkaJS the speed-ups touch. */
+export interface KafkajsInternals {
+  /** `version` of its package.json. */
+  version: string;
+  /** The `require.cache` entry of each patched module. */
+  modules: Record<PatchedModule, { exports: unknown }>;
+  /** Its `Encoder` class. */
+  Encoder: Any;
+  /** Those of {@link CAPTURING_MODULES} that are loaded already. */
+  loadedCapturers: string[];
 }
 
-/** Bytes of a 32-bit zig-zag varint (KafkaJS `sizeOfVarInt`). */
-function varintSize(v: number): number {
-  let z = ((v << 1) ^ (v >> 31)) >>> 0;
-  let n = 1;
-  while (z >= 128) {
-    z >>>= 7;
-    n++;
-  }
-  return n;
-}
-
-/** Writes a 32-bit zig-zag varint at `off`; returns the next offset. */
-function putVarint(buf: Uint8Array, off: number, v: number): number {
-  let z = ((v << 1) ^ (v >> 31)) >>> 0;
-  while (z >= 128) {
-    buf[off++] = (z & REST) | MSB;
-    z >>>= 7;
-  }
-  buf[off++] = z;
-  return off;
-}
-
-/** Writes a zig-zag varlong (safe integer) at `off`; returns the next offset. */
-function putVarlong(buf: Uint8Array, off: number, v: number): number {
-  let z = zigzag(v);
-  while (z >= 128) {
-    buf[off++] = (z % 128) | MSB;
-    z = Math.floor(z / 128);
-  }
-  buf[off++] = z;
-  return off;
+/** What {@link checkKafkajs} compares: plain data, no functions. */
+export interface KafkajsFound {
+  /** `version` of KafkaJS's package.json. */
+  version: string;
+  /** {@link fingerprint} of each function, by name. */
+  fingerprints: Readonly<Record<string, string>>;
+  /** Capturing modules loaded before the patch. */
+  loadedCapturers: readonly string[];
 }
 
 /**
- * A record's bytes, shaped like the KafkaJS `Encoder` that
- * `writeEncoderArray` / `writeEncoder` consume (`buf` only has to pass
- * `Buffer.isBuffer`; the bytes are in `buffer`).
+ * A short, stable digest of a function's source (`"missing"` for anything
+ * that is not a function): a different KafkaJS build changes it.
  */
-class EncodedRecord {
-  constructor(readonly buf: unknown, readonly buffer: Uint8Array) {}
-  get offset(): number {
-    return this.buffer.length;
+export function fingerprint(fn: unknown): string {
+  if (typeof fn !== "function") return "missing";
+  return createHash("sha256").update(String(fn)).digest("hex").slice(0, 16);
+}
+
+/** The fingerprints of what `internals` holds, named as in {@link EXPECTED_FINGERPRINTS}. */
+export function fingerprintsOf(
+  internals: KafkajsInternals,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of Object.keys(PATCHED_MODULES) as PatchedModule[]) {
+    out[name] = fingerprint(internals.modules[name]?.exports);
   }
-  size(): number {
-    return this.buffer.length;
+  const Encoder = internals.Encoder;
+  for (const method of PATCHED_METHODS) {
+    out[`Encoder#${method}`] = fingerprint(Encoder?.prototype?.[method]);
+  }
+  out["Encoder.sizeOfVarLong"] = fingerprint(Encoder?.sizeOfVarLong);
+  out.Encoder = fingerprint(Encoder);
+  return out;
+}
+
+/**
+ * Pure: every way `found` differs from `expected`, as readable reasons;
+ * empty when the speed-ups fit exactly.
+ */
+export function checkKafkajs(
+  found: KafkajsFound,
+  expected: KafkajsExpectation = EXPECTED,
+): string[] {
+  const problems: string[] = [];
+  if (found.version !== expected.version) {
+    problems.push(
+      `KafkaJS ${found.version} (speed-ups are for ${expected.version})`,
+    );
+  }
+  for (const [name, want] of Object.entries(expected.fingerprints)) {
+    const got = found.fingerprints[name] ?? "missing";
+    if (got !== want) {
+      problems.push(`${name} differs (fingerprint ${got}, expected ${want})`);
+    }
+  }
+  for (const path of found.loadedCapturers) {
+    problems.push(`${path} was loaded before the speed-ups`);
+  }
+  return problems;
+}
+
+/** Reads the parts of the installed KafkaJS the speed-ups touch; throws if its layout differs. */
+export function loadInternals(
+  req: ReturnType<typeof createRequire> = createRequire(import.meta.url),
+): KafkajsInternals {
+  const root = req.resolve("kafkajs").replace(/index\.js$/, "");
+  const loadedCapturers = CAPTURING_MODULES.filter((p) =>
+    req.cache[root + p] !== undefined
+  );
+  const modules = {} as KafkajsInternals["modules"];
+  for (const [name, path] of Object.entries(PATCHED_MODULES)) {
+    req(root + path);
+    const entry = req.cache[root + path];
+    if (!entry) throw new Error(`${path} is not in require.cache`);
+    modules[name as PatchedModule] = entry;
+  }
+  return {
+    version: String(req(`${root}package.json`).version),
+    modules,
+    Encoder: req(root + ENCODER_MODULE),
+    loadedCapturers,
+  };
+}
+
+/** One replacement: `target[key] = value`. */
+interface Patch {
+  target: Record<string, unknown>;
+  key: string;
+  value: unknown;
+}
+
+function patchesFor(k: KafkajsInternals): Patch[] {
+  const m = k.modules as unknown as Record<string, Record<string, unknown>>;
+  const encoder = fastEncoder(k.Encoder);
+  return [
+    {
+      target: m.groupMessagesPerPartition,
+      key: "exports",
+      value: groupMessagesPerPartition,
+    },
+    { target: m.crc32C, key: "exports", value: crc32c },
+    { target: m.murmur2, key: "exports", value: murmur2 },
+    {
+      target: m.recordV0,
+      key: "exports",
+      value: fastRecord(m.recordV0.exports as (args: Any) => Any),
+    },
+    ...PATCHED_METHODS.map((key) => ({
+      target: k.Encoder.prototype,
+      key,
+      value: encoder.prototype[key],
+    })),
+    { target: k.Encoder, key: "sizeOfVarLong", value: encoder.sizeOfVarLong },
+  ];
+}
+
+/** Applies every patch, or (when one throws) undoes those applied and rethrows. */
+function applyAll(patches: Patch[]): void {
+  const done: Array<{ p: Patch; before: unknown }> = [];
+  try {
+    for (const p of patches) {
+      const before = p.target[p.key];
+      p.target[p.key] = p.value;
+      done.push({ p, before });
+    }
+  } catch (err) {
+    for (const { p, before } of done.reverse()) p.target[p.key] = before;
+    throw err;
   }
 }
 
-try {
-  const root = require.resolve("kafkajs").replace(/index\.js$/, "");
-  const version = require(`${root}package.json`).version;
-  if (version === "2.2.4") {
-    const groupPath = `${root}src/producer/groupMessagesPerPartition.js`;
-    require(groupPath);
-    require.cache[groupPath]!.exports = groupMessagesPerPartition;
-    const crcPath = `${root}src/protocol/recordBatch/crc32C/index.js`;
-    require(crcPath);
-    require.cache[crcPath]!.exports = crc32c;
-    const murmurPath = `${root}src/producer/partitioners/default/murmur2.js`;
-    require(murmurPath);
-    require.cache[murmurPath]!.exports = murmur2;
-
-    const Encoder = require(`${root}src/protocol/encoder.js`);
-    const { Buffer } = require("buffer");
-    const recordPath = `${root}src/protocol/recordBatch/record/v0/index.js`;
-    const origRecord = require(recordPath);
-    const sentinel = Buffer.alloc(0);
-    // Same bytes as KafkaJS's Record v0 for records without headers whose
-    // key and value are null, strings or Buffers; anything else goes the
-    // original way (which is what throws for, e.g., a number).
-    const plain = (v: unknown) =>
-      v === null || v === undefined || typeof v === "string" ||
-      Buffer.isBuffer(v);
-    // ASCII strings (keys such as IPs or ids) stay strings and are written
-    // char by char: TextEncoder is a native call, costly for a few bytes.
-    const bytesOf = (v: unknown): Uint8Array | string | null => {
-      if (v === null || v === undefined) return null;
-      if (typeof v !== "string") return v as Uint8Array;
-      for (let i = 0; i < v.length; i++) {
-        if (v.charCodeAt(i) > 0x7f) return utf8.encode(v);
-      }
-      return v;
-    };
-    require.cache[recordPath]!.exports = function record(args: Any) {
-      const { offsetDelta = 0, timestampDelta = 0, key, value, headers } = args;
-      if (
-        (headers && Object.keys(headers).length > 0) ||
-        typeof timestampDelta !== "number" ||
-        !(Math.abs(timestampDelta) < SAFE) || !plain(key) || !plain(value)
-      ) {
-        return origRecord(args);
-      }
-      const k = bytesOf(key);
-      const v = bytesOf(value);
-      const body = 1 + uvarintSize(zigzag(timestampDelta)) +
-        varintSize(offsetDelta) +
-        (k !== null ? varintSize(k.length) + k.length : 1) +
-        (v !== null ? varintSize(v.length) + v.length : 1) +
-        1; // header count 0
-      const out = new Uint8Array(varintSize(body) + body);
-      let off = putVarint(out, 0, body);
-      out[off++] = 0; // attributes
-      off = putVarlong(out, off, timestampDelta);
-      off = putVarint(out, off, offsetDelta);
-      for (const b of [k, v]) {
-        if (b === null) off = putVarint(out, off, -1);
-        else {
-          off = putVarint(out, off, b.length);
-          if (typeof b === "string") {
-            for (let i = 0; i < b.length; i++) out[off + i] = b.charCodeAt(i);
-          } else out.set(b, off);
-          off += b.length;
-        }
-      }
-      out[off] = 0;
-      return new EncodedRecord(sentinel, out);
-    };
-    const proto = Encoder.prototype;
-    proto.writeEncoderArray = function (this: Any, value: Any[]) {
-      if (!Array.isArray(value)) {
-        throw new Error("all values should be an instance of Encoder[]");
-      }
-      let total = 0;
-      for (const v of value) {
-        if (v == null || !Buffer.isBuffer(v.buf)) {
-          throw new Error("all values should be an instance of Encoder[]");
-        }
-        total += v.offset;
-      }
-      this.ensureAvailable(total);
-      for (const v of value) {
-        // Plain views: a Buffer slice per record costs a FastBuffer.
-        const bytes = v instanceof EncodedRecord
-          ? v.buffer
-          : new Uint8Array(v.buf.buffer, v.buf.byteOffset, v.offset);
-        this.buf.set(bytes, this.offset);
-        this.offset += bytes.length;
-      }
-      return this;
-    };
-    const origVarLong = proto.writeVarLong;
-    const origSizeOfVarLong = Encoder.sizeOfVarLong;
-    proto.writeBufferInternal = function (this: Any, buffer: Uint8Array) {
-      this.ensureAvailable(buffer.length);
-      this.buf.set(buffer, this.offset);
-      this.offset += buffer.length;
-    };
-    proto.writeUVarInt = function (this: Any, value: number) {
-      this.ensureAvailable(5);
-      const buf = this.buf;
-      let off = this.offset;
-      while ((value & 0xffffff80) !== 0) {
-        buf[off++] = (value & REST) | MSB;
-        value >>>= 7;
-      }
-      buf[off++] = value & REST;
-      this.offset = off;
-      return this;
-    };
-    proto.writeVarLong = function (this: Any, value: unknown) {
-      if (typeof value !== "number" || !(Math.abs(value) < SAFE)) {
-        return origVarLong.call(this, value);
-      }
-      let z = zigzag(value);
-      this.ensureAvailable(10);
-      const buf = this.buf;
-      let off = this.offset;
-      while (z >= 128) {
-        buf[off++] = (z % 128) | MSB;
-        z = Math.floor(z / 128);
-      }
-      buf[off++] = z;
-      this.offset = off;
-      return this;
-    };
-    Encoder.sizeOfVarLong = function (value: unknown) {
-      if (typeof value !== "number" || !(Math.abs(value) < SAFE)) {
-        return origSizeOfVarLong.call(Encoder, value);
-      }
-      return uvarintSize(zigzag(value));
-    };
-    kafkajsSpeedupsApplied = true;
-  }
-} catch {
-  // Layout differs from what we know: run KafkaJS as it is.
+/** Outcome of {@link installKafkajsSpeedups}. */
+export interface SpeedupsResult {
+  /** True when every patch was applied (false: none is). */
+  applied: boolean;
+  /** Why not, when not applied. */
+  problems: string[];
 }
+
+/**
+ * Checks the loaded KafkaJS against `expected` and applies all the
+ * speed-ups, or none with one warning on `log`. `load` may throw (unknown
+ * layout): that, too, leaves KafkaJS stock.
+ */
+export function installKafkajsSpeedups(
+  load: () => KafkajsInternals,
+  log: Logger,
+  expected: KafkajsExpectation = EXPECTED,
+): SpeedupsResult {
+  let problems: string[];
+  try {
+    const internals = load();
+    problems = checkKafkajs({
+      version: internals.version,
+      fingerprints: fingerprintsOf(internals),
+      loadedCapturers: internals.loadedCapturers,
+    }, expected);
+    if (problems.length === 0) {
+      applyAll(patchesFor(internals));
+      return { applied: true, problems };
+    }
+  } catch (err) {
+    problems = [`cannot patch: ${(err as Error).message}`];
+  }
+  log.warn("KafkaJS speed-ups not applied, running stock KafkaJS (slower)", {
+    problems,
+  });
+  return { applied: false, problems };
+}
+
+/** True when the speed-ups were applied at import (false: stock KafkaJS). */
+export const kafkajsSpeedupsApplied: boolean = installKafkajsSpeedups(
+  () => loadInternals(),
+  // A fixed level: reading LOG_LEVEL here could prompt before main runs.
+  createLogger("kafkajs-speedups", "warn"),
+).applied;

@@ -1,10 +1,22 @@
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { Buffer } from "node:buffer";
+import { createLogger } from "../runtime/log.ts";
 import {
+  CAPTURING_MODULES,
+  checkKafkajs,
   crc32c,
+  ENCODER_MODULE,
+  EXPECTED,
+  EXPECTED_FINGERPRINTS,
+  fingerprintsOf,
+  installKafkajsSpeedups,
+  type KafkajsInternals,
   kafkajsSpeedupsApplied,
+  loadInternals,
   murmur2,
+  PATCHED_METHODS,
+  PATCHED_MODULES,
 } from "./_kafkajs_speedups.ts";
 
 const require = createRequire(import.meta.url);
@@ -155,4 +167,159 @@ Deno.test("kafkajs speed-ups: CRC-32C matches KafkaJS's", () => {
     assert.equal(crc32c(b), original(b), `length ${len}`);
     assert.equal(crc32c(b.subarray(3)), original(b.subarray(3)));
   }
+});
+
+/**
+ * A second, untouched copy of the KafkaJS modules the speed-ups patch
+ * (loaded beside the patched ones, which stay in require.cache).
+ */
+function freshInternals(): KafkajsInternals {
+  const paths = [...Object.values(PATCHED_MODULES), ENCODER_MODULE].map((p) =>
+    root + p
+  );
+  const saved = paths.map((p) => [p, require.cache[p]] as const);
+  for (const p of paths) delete require.cache[p];
+  try {
+    return { ...loadInternals(require), loadedCapturers: [] };
+  } finally {
+    for (const [p, entry] of saved) require.cache[p] = entry!;
+  }
+}
+
+/** Every function the speed-ups replace in `k`, by name. */
+function snapshot(k: KafkajsInternals): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, entry] of Object.entries(k.modules)) {
+    out[name] = entry.exports;
+  }
+  for (const m of PATCHED_METHODS) out[m] = k.Encoder.prototype[m];
+  out.sizeOfVarLong = k.Encoder.sizeOfVarLong;
+  return out;
+}
+
+function capture() {
+  const lines: Array<Record<string, unknown>> = [];
+  const log = createLogger("test", "debug", (l) => lines.push(JSON.parse(l)));
+  return { lines, log };
+}
+
+Deno.test("kafkajs speed-ups: the pinned KafkaJS matches every fingerprint", () => {
+  const k = freshInternals();
+  assert.equal(k.version, "2.2.4");
+  assert.deepEqual(fingerprintsOf(k), { ...EXPECTED_FINGERPRINTS });
+  assert.deepEqual(
+    checkKafkajs({
+      version: k.version,
+      fingerprints: fingerprintsOf(k),
+      loadedCapturers: [],
+    }),
+    [],
+  );
+  // The copy used at import was checked the same way, and patched.
+  assert.equal(kafkajsSpeedupsApplied, true);
+  assert.equal(require(`${root}${PATCHED_MODULES.crc32C}`), crc32c);
+});
+
+Deno.test("kafkajs speed-ups: checkKafkajs names each difference", () => {
+  const fingerprints = {
+    ...EXPECTED_FINGERPRINTS,
+    murmur2: "0000000000000000",
+  };
+  delete (fingerprints as Record<string, string>)["Encoder#writeUVarInt"];
+  assert.deepEqual(
+    checkKafkajs({
+      version: "2.2.5",
+      fingerprints,
+      loadedCapturers: [CAPTURING_MODULES[0]],
+    }),
+    [
+      "KafkaJS 2.2.5 (speed-ups are for 2.2.4)",
+      `murmur2 differs (fingerprint 0000000000000000, expected ${EXPECTED_FINGERPRINTS.murmur2})`,
+      `Encoder#writeUVarInt differs (fingerprint missing, expected ${
+        EXPECTED_FINGERPRINTS["Encoder#writeUVarInt"]
+      })`,
+      "src/producer/sendMessages.js was loaded before the speed-ups",
+    ],
+  );
+});
+
+Deno.test("kafkajs speed-ups: the expected KafkaJS gets every patch", () => {
+  const k = freshInternals();
+  const before = snapshot(k);
+  const { lines, log } = capture();
+  const result = installKafkajsSpeedups(() => k, log);
+  assert.deepEqual(result, { applied: true, problems: [] });
+  assert.deepEqual(lines, []);
+  const after = snapshot(k);
+  for (const name of Object.keys(before)) {
+    assert.notEqual(after[name], before[name], `${name} replaced`);
+  }
+  assert.equal(after.crc32C, crc32c);
+  assert.equal(after.murmur2, murmur2);
+  // The patched copy encodes like the original.
+  assert.deepEqual(
+    [...new k.Encoder().writeVarLong(1_700_000_000_000).buffer],
+    [...new Encoder().writeVarLong(Long.fromNumber(1_700_000_000_000)).buffer],
+  );
+});
+
+Deno.test("kafkajs speed-ups: any mismatch patches nothing and warns once", () => {
+  const mismatches: Array<[string, (k: KafkajsInternals) => void, RegExp]> = [
+    ["other version", (k) => k.version = "2.2.5", /KafkaJS 2\.2\.5/],
+    [
+      "changed function",
+      (k) => {
+        const orig = k.modules.murmur2.exports as (key: unknown) => number;
+        k.modules.murmur2.exports = (key: unknown) => orig(key);
+      },
+      /^murmur2 differs/,
+    ],
+    [
+      "changed method",
+      (k) => k.Encoder.prototype.writeUVarInt = function () {},
+      /^Encoder#writeUVarInt differs/,
+    ],
+    [
+      "loaded too late",
+      (k) => k.loadedCapturers = [CAPTURING_MODULES[1]],
+      /default\/index\.js was loaded before/,
+    ],
+  ];
+  for (const [what, mutate, reason] of mismatches) {
+    const k = freshInternals();
+    mutate(k);
+    const before = snapshot(k);
+    const { lines, log } = capture();
+    const result = installKafkajsSpeedups(() => k, log);
+    assert.equal(result.applied, false, what);
+    assert.equal(result.problems.length, 1, what);
+    assert.match(result.problems[0], reason, what);
+    assert.deepEqual(snapshot(k), before, `${what}: nothing patched`);
+    assert.equal(lines.length, 1, what);
+    assert.equal(lines[0].level, "warn");
+    assert.match(String(lines[0].msg), /speed-ups not applied.*stock KafkaJS/);
+    assert.deepEqual(lines[0].problems, result.problems);
+  }
+});
+
+Deno.test("kafkajs speed-ups: an unknown layout or a failing patch leaves KafkaJS stock", () => {
+  const { lines, log } = capture();
+  const thrown = installKafkajsSpeedups(() => {
+    throw new Error("Cannot find module 'src/protocol/encoder.js'");
+  }, log);
+  assert.deepEqual(thrown, {
+    applied: false,
+    problems: ["cannot patch: Cannot find module 'src/protocol/encoder.js'"],
+  });
+  // Module exports are patched before the Encoder: a frozen Encoder makes
+  // the patch fail half-way, and what was done is undone.
+  const k = freshInternals();
+  const before = snapshot(k);
+  Object.freeze(k.Encoder.prototype);
+  const frozen = installKafkajsSpeedups(() => k, log);
+  assert.equal(frozen.applied, false);
+  assert.match(frozen.problems[0], /^cannot patch: /);
+  assert.deepEqual(snapshot(k), before);
+  assert.equal(lines.length, 2);
+  assert.deepEqual(EXPECTED.version, "2.2.4");
 });

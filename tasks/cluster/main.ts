@@ -10,7 +10,6 @@
  * @module
  */
 
-import process from "node:process";
 import { parseArgs } from "node:util";
 import {
   COMPOSE_ONLY_SERVICES,
@@ -541,7 +540,5 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  // kafkajs 2.2.4 triggers Node's TimeoutNegativeWarning (harmless); keep the output clean.
-  process.removeAllListeners("warning");
   Deno.exit(await main(Deno.args));
 }

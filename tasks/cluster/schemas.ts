@@ -7,8 +7,14 @@
  * @module
  */
 
-import { type Admin, Kafka, logLevel } from "kafkajs";
 import pg from "pg";
+import {
+  type Admin,
+  createKafka,
+  KAFKA_RETRY,
+  logLevel,
+} from "../../pipelines/runtime/kafka.ts";
+import { createLogger } from "../../pipelines/runtime/log.ts";
 import {
   CLICKHOUSE_NODES,
   clickhouseUrl,
@@ -80,16 +86,18 @@ export async function loadTopics(): Promise<ResolvedTopic[]> {
 
 /**
  * The one Kafka client of the cluster tasks: an admin on the bootstrap
- * brokers, silent (the tasks print their own summary). Self-contained on
- * purpose: `tasks/` never imports `pipelines/`.
+ * brokers from the runtime's client factory (its timeouts and retry policy,
+ * `retries` attempts), silent: the tasks print their own summary.
  */
 function clusterAdmin(clientId: string, retries: number): Admin {
-  return new Kafka({
-    clientId,
+  return createKafka({
     brokers: [...KAFKA_BOOTSTRAP],
-    logLevel: logLevel.NOTHING,
-    logCreator: () => () => {},
-    retry: { retries, initialRetryTime: 300 },
+    clientId,
+    log: createLogger("cluster", "error", () => {}),
+    extra: {
+      logLevel: logLevel.NOTHING,
+      retry: { ...KAFKA_RETRY, retries },
+    },
   }).admin();
 }
 
