@@ -30,17 +30,20 @@ if (blocker) {
   ignoreAllTests(blocker, new URL(Deno.mainModule).pathname.replace(ROOT, ""));
 }
 
+/** `T` without its falsy members (what {@link pollUntil} can return). */
+export type Truthy<T> = Exclude<T, false | 0 | "" | null | undefined>;
+
 /** Polls `fn` until it returns a truthy value or the deadline passes. */
 export async function pollUntil<T>(
   fn: () => T | Promise<T>,
   opts: { timeoutMs?: number; intervalMs?: number; what: string },
-): Promise<NonNullable<T>> {
+): Promise<Truthy<T>> {
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   let last: unknown;
   while (Date.now() < deadline) {
     try {
       const v = await fn();
-      if (v) return v as NonNullable<T>;
+      if (v) return v as Truthy<T>;
       last = v;
     } catch (err) {
       last = err;
