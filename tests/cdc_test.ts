@@ -14,16 +14,19 @@ import { checkServer, serverInfo } from "../pipelines/cdc/catalog.ts";
 import { createPgClient } from "../pipelines/runtime/postgres.ts";
 import {
   CLUSTER_READY,
+  dropCdcTest,
   ensureTopics,
+  type JsonRecord,
+  jsonRecords,
   pollUntil,
   readTopic,
   ROOT,
   startTask,
   taskArgv,
   type TaskProcess,
-  testKafka,
   testPg,
   topicMessageCount,
+  waitForLog,
 } from "./_helpers.ts";
 
 const PG_ENV = { PGPASSWORD: "postgres" };
@@ -96,42 +99,11 @@ async function setup(
 }
 
 async function teardown(env: Env, relays: TaskProcess[]): Promise<void> {
-  for (const r of relays) {
-    r.kill("SIGKILL");
-    await r.wait().catch(() => {});
-  }
-  const pg = await testPg();
-  try {
-    await pollUntil(async () => {
-      const r = await pg.query(
-        "SELECT active FROM pg_replication_slots WHERE slot_name = $1",
-        [env.slot],
-      );
-      if (r.rows.length === 0) return true;
-      if (r.rows[0].active) return false;
-      await pg.query("SELECT pg_drop_replication_slot($1)", [env.slot]);
-      return true;
-    }, { what: `slot ${env.slot} dropped`, timeoutMs: 20_000 });
-    await pg.query(`DROP PUBLICATION IF EXISTS ${env.publication}`);
-    await pg.query(`DROP SCHEMA IF EXISTS ${env.schema} CASCADE`);
-  } finally {
-    await pg.end();
-  }
-  await Deno.remove(`${ROOT}.data/cdc/${env.slot}.snapshot.json`).catch(
-    () => {},
-  );
-  const admin = testKafka().admin();
-  await admin.connect();
-  try {
-    await admin.deleteTopics({
-      topics: env.tables.map((t) => env.topic(t.split(".")[1])),
-      timeout: 30_000,
-    });
-  } catch (err) {
-    console.warn(`could not delete topics of ${env.prefix}: ${err}`);
-  } finally {
-    await admin.disconnect();
-  }
+  await dropCdcTest({
+    ...env,
+    topics: env.tables.map((t) => env.topic(t.split(".")[1])),
+    relays,
+  });
 }
 
 function startRelay(env: Env, extra: string[] = []): TaskProcess {
@@ -139,34 +111,17 @@ function startRelay(env: Env, extra: string[] = []): TaskProcess {
 }
 
 async function waitStreaming(relay: TaskProcess, times = 1): Promise<void> {
-  await pollUntil(
-    () => relay.stderrText().split('"msg":"streaming"').length - 1 >= times,
-    { what: "relay streaming", timeoutMs: 60_000 },
-  ).catch((err) => {
-    throw new Error(`${err.message}\nrelay stderr:\n${relay.stderrText()}`);
+  await waitForLog(relay, '"msg":"streaming"', {
+    times,
+    what: "relay streaming",
   });
 }
 
-interface Rec {
-  key: Record<string, unknown> | null;
-  value: Record<string, unknown> | null;
-  partition: number;
-  offset: number;
-}
+type Rec = JsonRecord;
 
 /** Every record of a topic in (partition, offset) order, parsed. */
 async function records(topic: string, expected: number): Promise<Rec[]> {
-  await pollUntil(async () => (await topicMessageCount(topic)) >= expected, {
-    what: `${expected} records in ${topic}`,
-    timeoutMs: 120_000,
-  });
-  const raw = await readTopic(topic, { timeoutMs: 120_000 });
-  return raw.map((m) => ({
-    key: m.key === null ? null : JSON.parse(m.key),
-    value: m.value === null ? null : JSON.parse(m.value),
-    partition: m.partition,
-    offset: Number(m.offset),
-  })).sort((a, b) => a.partition - b.partition || a.offset - b.offset);
+  return await jsonRecords(topic, expected, { timeoutMs: 120_000 });
 }
 
 /** Folds change events into the final row per key (per-key order = partition order). */
