@@ -474,3 +474,16 @@ export async function dropCdcTest(env: {
     await admin.disconnect();
   }
 }
+
+/** Deletes test topics, best effort (a topic may already be gone). */
+export async function deleteTopics(names: string[]): Promise<void> {
+  const admin = testKafka().admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics: names, timeout: 10_000 });
+  } catch {
+    /* best effort */
+  } finally {
+    await admin.disconnect();
+  }
+}

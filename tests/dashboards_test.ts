@@ -25,6 +25,7 @@ import {
 } from "../dashboards/src/live.ts";
 import {
   CLUSTER_READY,
+  deleteTopics,
   ensureTopics,
   pollUntil,
   ROOT,
@@ -249,18 +250,6 @@ async function produce(topic: string, value: string): Promise<void> {
     await producer.send({ topic, acks: -1, messages: [{ value }] });
   } finally {
     await producer.disconnect();
-  }
-}
-
-async function deleteTopics(names: string[]): Promise<void> {
-  const admin = testKafka().admin();
-  await admin.connect();
-  try {
-    await admin.deleteTopics({ topics: names, timeout: 10_000 });
-  } catch {
-    /* best effort */
-  } finally {
-    await admin.disconnect();
   }
 }
 
