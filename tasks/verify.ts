@@ -9,6 +9,9 @@
  * - PostgreSQL `users`/`orders` = the ClickHouse mirrors, row for row;
  * - freshness p50/p99 measured by the sinks (a figure, not a check).
  *
+ * `--json` prints the same figures as one JSON document on stdout instead
+ * (see {@link VerifyReport}).
+ *
  * @module
  */
 import {
@@ -35,9 +38,9 @@ import {
   HTTP_TOPICS,
   kafkaIds,
   rangeCount,
-  renderChecks,
   type RunManifest,
 } from "./flow/reconcile.ts";
+import { buildReport, renderReport, type VerifyReport } from "./flow/report.ts";
 
 const SPEC = {
   name: "verify",
@@ -48,6 +51,12 @@ const SPEC = {
       type: "string",
       description:
         "Run directory (default: the latest run, from .data/runs/latest.json)",
+    },
+    json: {
+      type: "boolean",
+      description:
+        "Print one JSON document on stdout (per-table counts, dead letters, freshness, pass) instead of the table",
+      default: false,
     },
   },
 } satisfies CommandSpec;
@@ -75,12 +84,27 @@ if (import.meta.main) {
         "is the run finished? (start writes it when it stops)",
       );
     }
-    return await verifyRun(manifest);
+    return await verifyRun(manifest, { json: options.json });
   });
 }
 
-/** Runs every check of a run, prints the table, returns the exit code. */
-export async function verifyRun(m: RunManifest): Promise<number> {
+/**
+ * Runs every check of a run, prints the table (or with `json`, the report as
+ * one JSON document), returns the exit code.
+ */
+export async function verifyRun(
+  m: RunManifest,
+  opts: { json?: boolean } = {},
+): Promise<number> {
+  const report = await collectReport(m);
+  console.log(
+    opts.json ? JSON.stringify(report, null, 2) : renderReport(report),
+  );
+  return report.pass ? 0 : 1;
+}
+
+/** Runs every check of a run against Kafka, ClickHouse and PostgreSQL. */
+export async function collectReport(m: RunManifest): Promise<VerifyReport> {
   const log = createLogger("verify", "error");
   const kafka = createKafka({
     brokers: [...KAFKA_BOOTSTRAP],
@@ -136,6 +160,7 @@ export async function verifyRun(m: RunManifest): Promise<number> {
       const n = rangeCount(m, t);
       checks.push({
         name: `dead letters in ${t}`,
+        deadLetters: t,
         expected: 0,
         actual: n,
         ok: n === 0,
@@ -147,25 +172,5 @@ export async function verifyRun(m: RunManifest): Promise<number> {
     await pg.end().catch(() => {});
     await ch.close();
   }
-  console.log(
-    `\nrun ${m.runId}: ${m.startedAt} → ${m.endedAt}, rate ${m.settings.rate}/s + ${m.settings.cdcRate} changes/s${
-      m.kills.length
-        ? `, kill -9: ${m.kills.map((k) => `${k.process}@${k.atS}s`).join(" ")}`
-        : ""
-    }\n`,
-  );
-  console.log(renderChecks(checks));
-  if (m.freshness && Object.keys(m.freshness).length) {
-    console.log(
-      "\nfreshness (event created / PostgreSQL commit → row acknowledged by ClickHouse):",
-    );
-    for (const [table, f] of Object.entries(m.freshness)) {
-      console.log(
-        `  ${table.padEnd(16)} p50 ${f.p50.toFixed(3)} s   p99 ${
-          f.p99.toFixed(3)
-        } s   (${f.count} rows)`,
-      );
-    }
-  }
-  return checks.every((c) => c.ok) ? 0 : 1;
+  return buildReport(m, checks);
 }

@@ -35,17 +35,20 @@ if (blocker) {
   ignoreAllTests(blocker, new URL(Deno.mainModule).pathname.replace(ROOT, ""));
 }
 
+/** `T` without its falsy members (what {@link pollUntil} can return). */
+export type Truthy<T> = Exclude<T, false | 0 | "" | null | undefined>;
+
 /** Polls `fn` until it returns a truthy value or the deadline passes. */
 export async function pollUntil<T>(
   fn: () => T | Promise<T>,
   opts: { timeoutMs?: number; intervalMs?: number; what: string },
-): Promise<NonNullable<T>> {
+): Promise<Truthy<T>> {
   const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
   let last: unknown;
   while (Date.now() < deadline) {
     try {
       const v = await fn();
-      if (v) return v as NonNullable<T>;
+      if (v) return v as Truthy<T>;
       last = v;
     } catch (err) {
       last = err;
@@ -331,4 +334,187 @@ export async function reloadPrometheus(
     .trim();
   const out = await new Deno.Command("kill", { args: ["-HUP", pid] }).output();
   if (!out.success) throw new Error(`kill -HUP ${pid} (Prometheus) failed`);
+}
+
+/**
+ * Produces `lines` to `topic` with kcat (fast; partitions by key hash, or at
+ * random without keys), acks=all. With `keyDelimiter`, each line is
+ * `key<delimiter>value`.
+ */
+export async function kcatProduce(
+  topic: string,
+  lines: string[],
+  opts: { keyDelimiter?: string } = {},
+): Promise<void> {
+  const dir = await tempDataDir("kcat");
+  const file = `${dir}/lines.ndjson`;
+  await Deno.writeTextFile(file, lines.join("\n") + "\n");
+  const key = opts.keyDelimiter === undefined ? [] : ["-K", opts.keyDelimiter];
+  const out = await new Deno.Command("kcat", {
+    args: [
+      "-P",
+      "-b",
+      DEFAULT_ENDPOINTS.kafkaBrokers.join(","),
+      "-t",
+      topic,
+      ...key,
+      "-X",
+      "acks=all",
+      "-l",
+      file,
+    ],
+    stderr: "piped",
+  }).output();
+  await Deno.remove(dir, { recursive: true });
+  if (out.code !== 0) {
+    throw new Error(
+      `kcat -P ${topic} exited ${out.code}: ${
+        new TextDecoder().decode(out.stderr)
+      }`,
+    );
+  }
+}
+
+/**
+ * Stops a task with SIGTERM and returns its exit code; on a non-zero code
+ * prints the last lines of its log (info lines left out) to explain it.
+ */
+export async function stopTask(p: TaskProcess): Promise<number> {
+  p.kill("SIGTERM");
+  const r = await p.wait();
+  if (r.code !== 0) {
+    console.error(
+      r.stderr.split("\n").filter((l) => !l.includes('"info"')).slice(-15)
+        .join("\n"),
+    );
+  }
+  return r.code;
+}
+
+/** Rows of `topic` in `analytics.<table>` (on `url`, default HAProxy). */
+export async function countRows(
+  table: string,
+  topic: string,
+  url?: string,
+): Promise<number> {
+  const [row] = await chQuery<{ c: string }>(
+    `SELECT count() AS c FROM analytics.${table} WHERE _topic = '${topic}'`,
+    url,
+  );
+  return Number(row.c);
+}
+
+/** Waits until `p` has logged `text` `times` times; fails with its log. */
+export async function waitForLog(
+  p: TaskProcess,
+  text: string,
+  opts: { times?: number; what?: string; timeoutMs?: number } = {},
+): Promise<void> {
+  const times = opts.times ?? 1;
+  await pollUntil(
+    () => p.stderrText().split(text).length - 1 >= times,
+    { what: opts.what ?? `log ${text}`, timeoutMs: opts.timeoutMs ?? 60_000 },
+  ).catch((err) => {
+    throw new Error(`${err.message}\nstderr:\n${p.stderrText()}`);
+  });
+}
+
+/** A Kafka record with key and value parsed as JSON. */
+export interface JsonRecord {
+  // Debezium envelopes are checked field by field by the tests.
+  // deno-lint-ignore no-explicit-any
+  key: any;
+  // deno-lint-ignore no-explicit-any
+  value: any;
+  partition: number;
+  offset: number;
+}
+
+/**
+ * Every record of `topic` once it holds at least `n`, key and value parsed,
+ * in (partition, offset) order.
+ */
+export async function jsonRecords(
+  topic: string,
+  n: number,
+  opts: { what?: string; timeoutMs?: number } = {},
+): Promise<JsonRecord[]> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  await pollUntil(async () => (await topicMessageCount(topic)) >= n, {
+    what: opts.what ?? `${n} records in ${topic}`,
+    timeoutMs,
+  });
+  const raw = await readTopic(topic, { timeoutMs });
+  return raw.map((m) => ({
+    key: m.key === null ? null : JSON.parse(m.key),
+    value: m.value === null ? null : JSON.parse(m.value),
+    partition: m.partition,
+    offset: Number(m.offset),
+  })).sort((a, b) => a.partition - b.partition || a.offset - b.offset);
+}
+
+/**
+ * Removes what a CDC test created: kills its relays, drops the slot (once
+ * inactive), the publication and the schema, the snapshot state (file and
+ * table row) and the topics, so no slot retains WAL.
+ */
+export async function dropCdcTest(env: {
+  slot: string;
+  publication: string;
+  schema: string;
+  topics: string[];
+  relays: TaskProcess[];
+}): Promise<void> {
+  for (const r of env.relays) {
+    r.kill("SIGKILL");
+    await r.wait().catch(() => {});
+  }
+  const pg = await testPg();
+  try {
+    await pollUntil(async () => {
+      const r = await pg.query(
+        "SELECT active FROM pg_replication_slots WHERE slot_name = $1",
+        [env.slot],
+      );
+      if (r.rows.length === 0) return true;
+      if (r.rows[0].active) return false;
+      await pg.query("SELECT pg_drop_replication_slot($1)", [env.slot]);
+      return true;
+    }, { what: `slot ${env.slot} dropped`, timeoutMs: 20_000 });
+    await pg.query(
+      `DROP PUBLICATION IF EXISTS "${env.publication.replace(/"/g, '""')}"`,
+    );
+    await pg.query(`DROP SCHEMA IF EXISTS ${env.schema} CASCADE`);
+    await pg.query(
+      `DELETE FROM public.deno_cdc_snapshots WHERE slot = $1`,
+      [env.slot],
+    ).catch(() => {});
+  } finally {
+    await pg.end();
+  }
+  await Deno.remove(`${ROOT}.data/cdc/${env.slot}.snapshot.json`).catch(
+    () => {},
+  );
+  const admin = testKafka().admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics: env.topics, timeout: 30_000 });
+  } catch (err) {
+    console.warn(`could not delete topics ${env.topics}: ${err}`);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Deletes test topics, best effort (a topic may already be gone). */
+export async function deleteTopics(names: string[]): Promise<void> {
+  const admin = testKafka().admin();
+  await admin.connect();
+  try {
+    await admin.deleteTopics({ topics: names, timeout: 10_000 });
+  } catch {
+    /* best effort */
+  } finally {
+    await admin.disconnect();
+  }
 }

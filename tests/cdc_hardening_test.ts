@@ -11,15 +11,16 @@
  */
 import assert from "node:assert/strict";
 import {
+  dropCdcTest,
   ensureTopics,
+  jsonRecords,
   pollUntil,
-  readTopic,
   ROOT,
   startTask,
+  stopTask,
   type TaskProcess,
-  testKafka,
   testPg,
-  topicMessageCount,
+  waitForLog,
 } from "./_helpers.ts";
 
 const PG_ENV = { PGPASSWORD: "postgres" };
@@ -81,58 +82,11 @@ async function setup(name: string, publication?: string): Promise<Env> {
 }
 
 async function teardown(env: Env, relays: TaskProcess[]): Promise<void> {
-  for (const r of relays) {
-    r.kill("SIGKILL");
-    await r.wait().catch(() => {});
-  }
-  const pg = await testPg();
-  try {
-    await pollUntil(async () => {
-      const r = await pg.query(
-        "SELECT active FROM pg_replication_slots WHERE slot_name = $1",
-        [env.slot],
-      );
-      if (r.rows.length === 0) return true;
-      if (r.rows[0].active) return false;
-      await pg.query("SELECT pg_drop_replication_slot($1)", [env.slot]);
-      return true;
-    }, { what: `slot ${env.slot} dropped`, timeoutMs: 20_000 });
-    await pg.query(
-      `DROP PUBLICATION IF EXISTS "${env.publication.replace(/"/g, '""')}"`,
-    );
-    await pg.query(`DROP SCHEMA IF EXISTS ${env.schema} CASCADE`);
-    await pg.query(
-      `DELETE FROM public.deno_cdc_snapshots WHERE slot = $1`,
-      [env.slot],
-    ).catch(() => {});
-  } finally {
-    await pg.end();
-  }
-  await Deno.remove(`${ROOT}.data/cdc/${env.slot}.snapshot.json`).catch(
-    () => {},
-  );
-  const admin = testKafka().admin();
-  await admin.connect();
-  try {
-    await admin.deleteTopics({ topics: [env.topic, env.dlq], timeout: 30_000 });
-  } catch (err) {
-    console.warn(`could not delete topics of ${env.prefix}: ${err}`);
-  } finally {
-    await admin.disconnect();
-  }
+  await dropCdcTest({ ...env, topics: [env.topic, env.dlq], relays });
 }
 
 function startRelay(env: Env, extra: string[] = []): TaskProcess {
   return startTask("cdc", env.args(extra), { env: PG_ENV });
-}
-
-async function waitLog(relay: TaskProcess, text: string, times = 1) {
-  await pollUntil(
-    () => relay.stderrText().split(text).length - 1 >= times,
-    { what: `relay log ${text}`, timeoutMs: 60_000 },
-  ).catch((err) => {
-    throw new Error(`${err.message}\nrelay stderr:\n${relay.stderrText()}`);
-  });
 }
 
 async function sql(text: string, params: unknown[] = []): Promise<void> {
@@ -142,23 +96,6 @@ async function sql(text: string, params: unknown[] = []): Promise<void> {
   } finally {
     await pg.end();
   }
-}
-
-/** The parsed records of `topic` once it holds at least `n`. */
-async function recordsOf(topic: string, n: number, what: string) {
-  await pollUntil(async () => (await topicMessageCount(topic)) >= n, {
-    what,
-    timeoutMs: 60_000,
-  });
-  return (await readTopic(topic)).map((m) => ({
-    key: m.key === null ? null : JSON.parse(m.key),
-    value: m.value === null ? null : JSON.parse(m.value),
-  }));
-}
-
-async function stopRelay(relay: TaskProcess): Promise<number> {
-  relay.kill("SIGTERM");
-  return (await relay.wait()).code;
 }
 
 Deno.test({
@@ -173,19 +110,17 @@ Deno.test({
     try {
       const relay = startRelay(env);
       relays.push(relay);
-      await waitLog(relay, '"msg":"streaming"');
+      await waitForLog(relay, '"msg":"streaming"');
       await sql(`INSERT INTO ${env.schema}.docs VALUES (1, 'after start')`);
-      const recs = await recordsOf(
-        env.topic,
-        1,
-        "the insert streamed through the mixed-case publication",
-      ).catch((err) => {
+      const recs = await jsonRecords(env.topic, 1, {
+        what: "the insert streamed through the mixed-case publication",
+      }).catch((err) => {
         throw new Error(`${err.message}\nrelay stderr:\n${relay.stderrText()}`);
       });
       assert.equal(recs[0].value.op, "c");
       assert.equal(recs[0].value.after.body, "after start");
       assert.doesNotMatch(relay.stderrText(), /does not exist/);
-      assert.equal(await stopRelay(relay), 0);
+      assert.equal(await stopTask(relay), 0);
     } finally {
       await teardown(env, relays);
     }
@@ -203,14 +138,16 @@ Deno.test({
     try {
       const relay = startRelay(env);
       relays.push(relay);
-      await waitLog(relay, '"msg":"streaming"');
+      await waitForLog(relay, '"msg":"streaming"');
       // 600k characters but 1.2 MB in UTF-8: over the broker's 1 MB limit.
       await sql(`INSERT INTO ${env.schema}.docs VALUES (1, 'small')`);
       await sql(
         `INSERT INTO ${env.schema}.docs VALUES (2, repeat('é', 600000))`,
       );
       await sql(`INSERT INTO ${env.schema}.docs VALUES (3, 'after')`);
-      const recs = await recordsOf(env.topic, 2, "rows 1 and 3 in Kafka")
+      const recs = await jsonRecords(env.topic, 2, {
+        what: "rows 1 and 3 in Kafka",
+      })
         .catch((err) => {
           throw new Error(
             `${err.message}\nrelay stderr:\n${relay.stderrText()}`,
@@ -221,7 +158,7 @@ Deno.test({
         [1, 3],
         "the rows around the big one, each once",
       );
-      const dlq = await recordsOf(env.dlq, 1, "the dead letter");
+      const dlq = await jsonRecords(env.dlq, 1, { what: "the dead letter" });
       assert.equal(dlq.length, 1);
       assert.deepEqual(dlq[0].key, { id: 2 });
       const v = dlq[0].value as any;
@@ -248,7 +185,7 @@ Deno.test({
       } finally {
         await pg.end();
       }
-      assert.equal(await stopRelay(relay), 0);
+      assert.equal(await stopTask(relay), 0);
     } finally {
       await teardown(env, relays);
     }
@@ -267,10 +204,10 @@ Deno.test({
     try {
       const first = startRelay(env);
       relays.push(first);
-      await waitLog(first, '"msg":"streaming"');
+      await waitForLog(first, '"msg":"streaming"');
       await sql(`INSERT INTO ${env.schema}.docs VALUES (1, 'one'), (2, 'two')`);
-      await recordsOf(env.topic, 2, "the first two inserts");
-      assert.equal(await stopRelay(first), 0);
+      await jsonRecords(env.topic, 2, { what: "the first two inserts" });
+      assert.equal(await stopTask(first), 0);
 
       // While the relay is down: changes wait in the slot; the file is gone bad.
       await sql(`DELETE FROM ${env.schema}.docs WHERE id = 1`);
@@ -280,9 +217,11 @@ Deno.test({
 
       const second = startRelay(env);
       relays.push(second);
-      await waitLog(second, '"msg":"streaming"');
+      await waitForLog(second, '"msg":"streaming"');
       // 2 inserts + delete + tombstone + insert.
-      const recs = await recordsOf(env.topic, 5, "the changes made while down")
+      const recs = await jsonRecords(env.topic, 5, {
+        what: "the changes made while down",
+      })
         .catch((err) => {
           throw new Error(
             `${err.message}\nrelay stderr:\n${second.stderrText()}`,
@@ -298,7 +237,7 @@ Deno.test({
       );
       assert.match(second.stderrText(), /resuming from existing slot/);
       assert.doesNotMatch(second.stderrText(), /dropping it/);
-      assert.equal(await stopRelay(second), 0);
+      assert.equal(await stopTask(second), 0);
 
       // No record anywhere: refuse, keep the slot, name the recovery.
       await Deno.remove(file).catch(() => {});
@@ -325,8 +264,8 @@ Deno.test({
       // The documented recovery resumes it.
       const fourth = startRelay(env, ["--snapshot-mode", "never"]);
       relays.push(fourth);
-      await waitLog(fourth, "resuming from existing slot");
-      assert.equal(await stopRelay(fourth), 0);
+      await waitForLog(fourth, "resuming from existing slot");
+      assert.equal(await stopTask(fourth), 0);
     } finally {
       await teardown(env, relays);
     }

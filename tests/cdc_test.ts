@@ -10,17 +10,23 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { checkServer, serverInfo } from "../pipelines/cdc/catalog.ts";
+import { createPgClient } from "../pipelines/runtime/postgres.ts";
 import {
+  CLUSTER_READY,
+  dropCdcTest,
   ensureTopics,
+  type JsonRecord,
+  jsonRecords,
   pollUntil,
   readTopic,
   ROOT,
   startTask,
   taskArgv,
   type TaskProcess,
-  testKafka,
   testPg,
   topicMessageCount,
+  waitForLog,
 } from "./_helpers.ts";
 
 const PG_ENV = { PGPASSWORD: "postgres" };
@@ -93,42 +99,11 @@ async function setup(
 }
 
 async function teardown(env: Env, relays: TaskProcess[]): Promise<void> {
-  for (const r of relays) {
-    r.kill("SIGKILL");
-    await r.wait().catch(() => {});
-  }
-  const pg = await testPg();
-  try {
-    await pollUntil(async () => {
-      const r = await pg.query(
-        "SELECT active FROM pg_replication_slots WHERE slot_name = $1",
-        [env.slot],
-      );
-      if (r.rows.length === 0) return true;
-      if (r.rows[0].active) return false;
-      await pg.query("SELECT pg_drop_replication_slot($1)", [env.slot]);
-      return true;
-    }, { what: `slot ${env.slot} dropped`, timeoutMs: 20_000 });
-    await pg.query(`DROP PUBLICATION IF EXISTS ${env.publication}`);
-    await pg.query(`DROP SCHEMA IF EXISTS ${env.schema} CASCADE`);
-  } finally {
-    await pg.end();
-  }
-  await Deno.remove(`${ROOT}.data/cdc/${env.slot}.snapshot.json`).catch(
-    () => {},
-  );
-  const admin = testKafka().admin();
-  await admin.connect();
-  try {
-    await admin.deleteTopics({
-      topics: env.tables.map((t) => env.topic(t.split(".")[1])),
-      timeout: 30_000,
-    });
-  } catch (err) {
-    console.warn(`could not delete topics of ${env.prefix}: ${err}`);
-  } finally {
-    await admin.disconnect();
-  }
+  await dropCdcTest({
+    ...env,
+    topics: env.tables.map((t) => env.topic(t.split(".")[1])),
+    relays,
+  });
 }
 
 function startRelay(env: Env, extra: string[] = []): TaskProcess {
@@ -136,34 +111,17 @@ function startRelay(env: Env, extra: string[] = []): TaskProcess {
 }
 
 async function waitStreaming(relay: TaskProcess, times = 1): Promise<void> {
-  await pollUntil(
-    () => relay.stderrText().split('"msg":"streaming"').length - 1 >= times,
-    { what: "relay streaming", timeoutMs: 60_000 },
-  ).catch((err) => {
-    throw new Error(`${err.message}\nrelay stderr:\n${relay.stderrText()}`);
+  await waitForLog(relay, '"msg":"streaming"', {
+    times,
+    what: "relay streaming",
   });
 }
 
-interface Rec {
-  key: Record<string, unknown> | null;
-  value: Record<string, unknown> | null;
-  partition: number;
-  offset: number;
-}
+type Rec = JsonRecord;
 
 /** Every record of a topic in (partition, offset) order, parsed. */
 async function records(topic: string, expected: number): Promise<Rec[]> {
-  await pollUntil(async () => (await topicMessageCount(topic)) >= expected, {
-    what: `${expected} records in ${topic}`,
-    timeoutMs: 120_000,
-  });
-  const raw = await readTopic(topic, { timeoutMs: 120_000 });
-  return raw.map((m) => ({
-    key: m.key === null ? null : JSON.parse(m.key),
-    value: m.value === null ? null : JSON.parse(m.value),
-    partition: m.partition,
-    offset: Number(m.offset),
-  })).sort((a, b) => a.partition - b.partition || a.offset - b.offset);
+  return await jsonRecords(topic, expected, { timeoutMs: 120_000 });
 }
 
 /** Folds change events into the final row per key (per-key order = partition order). */
@@ -759,6 +717,44 @@ function errorLine(stderr: string): Record<string, string> {
   return errors[0];
 }
 
+const CLUSTER_PG_URL = "postgres://postgres:postgres@127.0.0.1:15432/shop";
+const LOCAL_PG_URL = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/**
+ * The wal_level of the machine's own PostgreSQL on 5432 (postgres/postgres),
+ * or why the "not logical" case cannot run against it (shown in the step's
+ * name, so a skipped case is visible and never passes unchecked).
+ */
+async function localPgWalLevel(): Promise<
+  { level: string; reason?: undefined } | { level?: undefined; reason: string }
+> {
+  if (!CLUSTER_READY) return { reason: "needs the cluster" };
+  const c = createPgClient({
+    url: LOCAL_PG_URL,
+    password: "postgres",
+    applicationName: "tests",
+  });
+  try {
+    await c.connect();
+  } catch (err) {
+    return {
+      reason: `no PostgreSQL accepting postgres/postgres on 127.0.0.1:5432 (${
+        err instanceof Error ? err.message : err
+      })`,
+    };
+  }
+  try {
+    const { rows } = await c.query("SHOW wal_level");
+    const level = String(rows[0].wal_level);
+    return level === "logical"
+      ? { reason: "127.0.0.1:5432 runs wal_level=logical" }
+      : { level };
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+const localPg = await localPgWalLevel();
+
 Deno.test({
   name:
     "cdc: misconfigurations exit non-zero with one clear line naming the fix",
@@ -813,18 +809,34 @@ Deno.test({
       });
 
       await t.step(
-        "wal_level not logical (the machine's own PostgreSQL)",
+        "wal_level check fed the cluster's real server settings",
         async () => {
-          // The same program and flags as `deno task cdc`, with one more host
-          // allowed: the local PostgreSQL on 5432, which runs wal_level=replica.
+          const pg = await testPg();
           try {
-            (await Deno.connect({ hostname: "127.0.0.1", port: 5432 })).close();
-          } catch {
-            console.warn(
-              "no PostgreSQL on 127.0.0.1:5432; wal_level case skipped",
+            const info = await serverInfo(pg);
+            const { rows } = await pg.query("SHOW wal_level");
+            assert.equal(info.walLevel, rows[0].wal_level);
+            assert.equal(info.walLevel, "logical");
+            checkServer(info, CLUSTER_PG_URL); // passes on the cluster's server
+            assert.throws(
+              () =>
+                checkServer({ ...info, walLevel: "replica" }, CLUSTER_PG_URL),
+              /wal_level is 'replica' on postgres:\/\/postgres:\*\*\*@/,
             );
-            return;
+          } finally {
+            await pg.end();
           }
+        },
+      );
+
+      await t.step({
+        name: `wal_level not logical (the machine's own PostgreSQL on 5432)${
+          localPg.level ? "" : `: ignored, ${localPg.reason}`
+        }`,
+        ignore: !localPg.level,
+        fn: async () => {
+          // The same program and flags as `deno task cdc`, with one more host
+          // allowed: the local PostgreSQL on 5432.
           const [cmd, ...argv] = taskArgv("cdc");
           const args = argv.map((a) =>
             a.startsWith("--allow-net=") ? `${a},127.0.0.1:5432` : a
@@ -832,26 +844,17 @@ Deno.test({
           const out = await new Deno.Command(cmd, {
             args: [...args, ...env.args()],
             cwd: ROOT,
-            env: {
-              PGPASSWORD: "postgres",
-              POSTGRES_URL: "postgres://postgres@127.0.0.1:5432/postgres",
-            },
+            env: { PGPASSWORD: "postgres", POSTGRES_URL: LOCAL_PG_URL },
             stdout: "piped",
             stderr: "piped",
           }).output();
           const stderr = new TextDecoder().decode(out.stderr);
-          if (/authentication failed/.test(stderr)) {
-            console.warn(
-              "local PostgreSQL rejects postgres/postgres; wal_level case skipped",
-            );
-            return;
-          }
           assert.equal(out.code, 1, stderr);
           const e = errorLine(stderr);
-          assert.match(e.msg, /wal_level is 'replica'/);
+          assert.match(e.msg, new RegExp(`wal_level is '${localPg.level}'`));
           assert.match(e.hint, /wal_level = logical/);
         },
-      );
+      });
     } finally {
       await teardown(env, relays);
     }

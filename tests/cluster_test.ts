@@ -4,7 +4,8 @@
  * cluster is left healthy.
  */
 
-import { chHeaders } from "./_helpers.ts"; // the cluster gate, loaded before the client libraries
+// The cluster gate, loaded before the client libraries.
+import { chHeaders, pollUntil } from "./_helpers.ts";
 import assert from "node:assert/strict";
 import { Kafka, logLevel } from "kafkajs";
 import pg from "pg";
@@ -65,26 +66,6 @@ async function status(): Promise<ClusterStatus> {
   return JSON.parse(r.stdout) as ClusterStatus;
 }
 
-/** Poll `check` until it returns a truthy value or the deadline passes. */
-async function until<T>(
-  what: string,
-  ms: number,
-  check: () => Promise<T | undefined | false>,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await check();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${last}` : ""}`);
-}
-
 async function chQuery(
   base: string,
   sql: string,
@@ -117,15 +98,11 @@ Deno.test(
     await admin.connect();
     try {
       // A broker restarted by an earlier test may still be catching up: poll.
-      const parts = await until(
-        "smoke partitions fully in sync",
-        60_000,
-        async () => {
-          const meta = await admin.fetchTopicMetadata({ topics: ["smoke"] });
-          const ps = meta.topics[0].partitions;
-          return ps.every((p) => p.isr.length === p.replicas.length) && ps;
-        },
-      );
+      const parts = await pollUntil(async () => {
+        const meta = await admin.fetchTopicMetadata({ topics: ["smoke"] });
+        const ps = meta.topics[0].partitions;
+        return ps.every((p) => p.isr.length === p.replicas.length) && ps;
+      }, { what: "smoke partitions fully in sync", timeoutMs: 60_000 });
       assert.equal(parts.length, 3);
       for (const p of parts) {
         assert.equal(
@@ -194,26 +171,25 @@ Deno.test("clickhouse: Distributed insert is on both replicas of its shard and v
       insert_distributed_sync: "1",
     },
   );
-  const shard = await until(
-    "row replicated on both replicas of one shard",
-    30_000,
-    async () => {
-      const counts = await Promise.all(
-        CLICKHOUSE_NODES.map((n) =>
-          chQuery(
-            clickhouseUrl(n),
-            `SELECT count() FROM analytics.smoke_local WHERE id = '${id}'`,
-          ).then(Number)
-        ),
-      );
-      const shards = [...new Set(CLICKHOUSE_NODES.map((n) => n.shard))];
-      return shards.find((s) =>
-        CLICKHOUSE_NODES.filter((n) => n.shard === s).every((n) =>
-          counts[CLICKHOUSE_NODES.indexOf(n)] === 1
-        )
-      );
-    },
-  );
+  const shard = await pollUntil(async () => {
+    const counts = await Promise.all(
+      CLICKHOUSE_NODES.map((n) =>
+        chQuery(
+          clickhouseUrl(n),
+          `SELECT count() FROM analytics.smoke_local WHERE id = '${id}'`,
+        ).then(Number)
+      ),
+    );
+    const shards = [...new Set(CLICKHOUSE_NODES.map((n) => n.shard))];
+    return shards.find((s) =>
+      CLICKHOUSE_NODES.filter((n) => n.shard === s).every((n) =>
+        counts[CLICKHOUSE_NODES.indexOf(n)] === 1
+      )
+    );
+  }, {
+    what: "row replicated on both replicas of one shard",
+    timeoutMs: 30_000,
+  });
   const others = CLICKHOUSE_NODES.filter((n) => n.shard !== shard);
   for (const n of others) {
     const c = await chQuery(
@@ -301,10 +277,10 @@ Deno.test(
         args: ["-KILL", String(victim.pid)],
       }).output();
       assert.ok(kill.success);
-      const down = await until("kafka3 reported down", 30_000, async () => {
+      const down = await pollUntil(async () => {
         const st = await status();
         return !st.services.find((s) => s.name === "kafka3")!.healthy && st;
-      });
+      }, { what: "kafka3 reported down", timeoutMs: 30_000 });
       const k3 = down.services.find((s) => s.name === "kafka3")!;
       assert.equal(k3.pid, null);
       for (const s of down.services.filter((s) => s.name !== "kafka3")) {
@@ -334,10 +310,10 @@ Deno.test(
     const admin = kafka.admin();
     await admin.connect();
     try {
-      await until("kafka3 back in the ISR of smoke", 60_000, async () => {
+      await pollUntil(async () => {
         const meta = await admin.fetchTopicMetadata({ topics: ["smoke"] });
         return meta.topics[0].partitions.every((p) => p.isr.length === 3);
-      });
+      }, { what: "kafka3 back in the ISR of smoke", timeoutMs: 60_000 });
     } finally {
       await admin.disconnect();
     }

@@ -26,6 +26,7 @@ import {
 import {
   chHeaders,
   CLUSTER_READY,
+  deleteTopics,
   ensureTopics,
   pollUntil,
   ROOT,
@@ -250,18 +251,6 @@ async function produce(topic: string, value: string): Promise<void> {
     await producer.send({ topic, acks: -1, messages: [{ value }] });
   } finally {
     await producer.disconnect();
-  }
-}
-
-async function deleteTopics(names: string[]): Promise<void> {
-  const admin = testKafka().admin();
-  await admin.connect();
-  try {
-    await admin.deleteTopics({ topics: names, timeout: 10_000 });
-  } catch {
-    /* best effort */
-  } finally {
-    await admin.disconnect();
   }
 }
 

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { Ajv, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
 import {
+  deleteTopics,
   ensureTopics,
   pollUntil,
   readTopic,
@@ -13,7 +14,6 @@ import {
   runTask,
   startTask,
   tempDataDir,
-  testKafka,
   testPg,
   topicMessageCount,
 } from "./_helpers.ts";
@@ -69,16 +69,6 @@ async function messageCount(topic: string): Promise<number> {
     return true;
   }, { timeoutMs: 20_000, what: `offsets of ${topic}` });
   return n;
-}
-
-async function deleteTopics(names: string[]): Promise<void> {
-  const admin = testKafka().admin();
-  await admin.connect();
-  try {
-    await admin.deleteTopics({ topics: names }).catch(() => {});
-  } finally {
-    await admin.disconnect();
-  }
 }
 
 async function ndjsonFiles(

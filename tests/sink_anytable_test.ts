@@ -12,13 +12,13 @@ import {
   chQuery,
   ensureTopics,
   groupLag,
+  kcatProduce,
   pollUntil,
   startTask,
+  stopTask,
   type TaskProcess,
-  tempDataDir,
 } from "./_helpers.ts";
 
-const BROKER = "127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094";
 const NODES = [18123, 18124, 18125, 18126].map((p) => `http://127.0.0.1:${p}`);
 const T = { sanitizeOps: false, sanitizeResources: false };
 
@@ -137,31 +137,6 @@ const BAD: Array<[string, (m: Record<string, unknown>) => void]> = [
   ["ts", (m) => m.ts = "yesterday"],
 ];
 
-/** Produces `key\tvalue` lines with kcat (random partitions by key hash). */
-async function produce(topic: string, lines: string[]): Promise<void> {
-  const dir = await tempDataDir("anytable");
-  const file = `${dir}/m.ndjson`;
-  await Deno.writeTextFile(file, lines.join("\n") + "\n");
-  const out = await new Deno.Command("kcat", {
-    args: [
-      "-P",
-      "-b",
-      BROKER,
-      "-t",
-      topic,
-      "-K",
-      "\t",
-      "-X",
-      "acks=all",
-      "-l",
-      file,
-    ],
-    stderr: "piped",
-  }).output();
-  await Deno.remove(dir, { recursive: true });
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-}
-
 const line = (i: number, m: Record<string, unknown>) =>
   `k${i}\t${JSON.stringify(m)}`;
 
@@ -184,13 +159,6 @@ function sink(
     "6s",
     ...extra,
   ], { env: { LOG_LEVEL: "info" } });
-}
-
-async function stop(p: TaskProcess): Promise<number> {
-  p.kill("SIGTERM");
-  const r = await p.wait();
-  if (r.code !== 0) console.error(r.stderr.split("\n").slice(-15).join("\n"));
-  return r.code;
 }
 
 async function count(table: string, where = "1"): Promise<number> {
@@ -232,7 +200,7 @@ Deno.test({
     };
     let p: TaskProcess | undefined;
     try {
-      await produce(topic, batch(0, HALF));
+      await kcatProduce(topic, batch(0, HALF), { keyDelimiter: "\t" });
       p = sink(topic, name, group);
       await pollUntil(async () => (await count(name)) >= HALF, {
         what: `${HALF} rows of the first half`,
@@ -255,7 +223,9 @@ Deno.test({
           ),
         { what: "the sink to pick up the new column", timeoutMs: 30_000 },
       );
-      await produce(topic, batch(HALF, N, (i) => `x${i}`));
+      await kcatProduce(topic, batch(HALF, N, (i) => `x${i}`), {
+        keyDelimiter: "\t",
+      });
       await pollUntil(async () => (await count(name)) >= N, {
         what: `${N} rows`,
         timeoutMs: 90_000,
@@ -309,7 +279,7 @@ Deno.test({
       }
       assert.equal(await count(name, "id >= 1000000"), 0);
     } finally {
-      if (p) assert.equal(await stop(p), 0);
+      if (p) assert.equal(await stopTask(p), 0);
       await dropTable(name);
     }
   },
@@ -329,7 +299,7 @@ Deno.test({
     try {
       const lines: string[] = [];
       for (let i = 0; i < N; i++) lines.push(line(i, message(i)));
-      await produce(topic, lines);
+      await kcatProduce(topic, lines, { keyDelimiter: "\t" });
       const extra = ["--batch-rows", "3000", "--min-insert-interval", "300ms"];
       let reformed = 0;
       for (let k = 0; k < 3; k++) {
@@ -356,8 +326,8 @@ Deno.test({
           timeoutMs: 120_000,
         });
       } finally {
-        assert.equal(await stop(a), 0);
-        assert.equal(await stop(b), 0);
+        assert.equal(await stopTask(a), 0);
+        assert.equal(await stopTask(b), 0);
       }
       reformed += a.stderrText().split("re-forming a batch").length - 1;
       const [r] = await chQuery<{ c: string; u: string; o: string }>(

@@ -11,19 +11,20 @@ import assert from "node:assert/strict";
 import {
   chHeaders,
   chQuery,
+  countRows,
   ensureTopics,
   freshTopic,
   groupLag,
+  kcatProduce,
   pollUntil,
   ROOT,
   startTask,
+  stopTask,
   taskArgv,
   type TaskProcess,
-  tempDataDir,
   testKafka,
 } from "./_helpers.ts";
 
-const BROKER = "127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094";
 const NODES = [18123, 18124, 18125, 18126];
 const T = { sanitizeOps: false, sanitizeResources: false };
 
@@ -82,25 +83,6 @@ function events(n: number, tag: string): string[] {
   return out;
 }
 
-async function produce(topic: string, lines: string[]): Promise<void> {
-  const dir = await tempDataDir("hardening");
-  const file = `${dir}/lines.ndjson`;
-  await Deno.writeTextFile(file, lines.join("\n") + "\n");
-  const out = await new Deno.Command("kcat", {
-    args: ["-P", "-b", BROKER, "-t", topic, "-X", "acks=all", "-l", file],
-    stderr: "piped",
-  }).output();
-  await Deno.remove(dir, { recursive: true });
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-}
-
-async function count(table: string, topic: string): Promise<number> {
-  const [row] = await chQuery<{ c: string }>(
-    `SELECT count() AS c FROM analytics.${table} WHERE _topic = '${topic}'`,
-  );
-  return Number(row.c);
-}
-
 /** Messages of `dlq` whose source is `topic`, once there are `n`. */
 async function dlqOf(dlq: string, topic: string, n: number) {
   const out: Array<Record<string, unknown>> = [];
@@ -143,11 +125,6 @@ function sinkArgs(topic: string, group: string, extra: string[] = []) {
   ];
 }
 
-async function stop(p: TaskProcess): Promise<number> {
-  p.kill("SIGTERM");
-  return (await p.wait()).code;
-}
-
 function withStderr(p: TaskProcess) {
   return (err: Error) => {
     throw new Error(
@@ -173,13 +150,13 @@ sinkTest({
     );
     // 900 KB of backslashes: twice that once JSON-escaped in a dead letter.
     const huge = `not json ${"\\".repeat(900_000)}`;
-    await produce(topic, [...valid, ...invalid, huge]);
+    await kcatProduce(topic, [...valid, ...invalid, huge]);
     const p = startTask("sink", sinkArgs(topic, group));
     try {
       await pollUntil(
         async () =>
-          (await count("security_events", topic)) === valid.length &&
-          (await count("dead_letter", topic)) === invalid.length + 1 &&
+          (await countRows("security_events", topic)) === valid.length &&
+          (await countRows("dead_letter", topic)) === invalid.length + 1 &&
           (await groupLag(group, topic)) === 0,
         {
           what: "rows, dead letters, and offsets committed",
@@ -193,9 +170,9 @@ sinkTest({
       assert.equal(big.original_bytes, huge.length);
       assert.equal((big.original as string).length, 64 * 1024);
       assert.match(String(big.reason), /truncated/);
-      assert.equal(await count("security_events", topic), valid.length);
+      assert.equal(await countRows("security_events", topic), valid.length);
     } finally {
-      assert.equal(await stop(p), 0);
+      assert.equal(await stopTask(p), 0);
     }
   },
 });
@@ -233,13 +210,13 @@ sinkTest({
       { length: 5 },
       (_, i) => `not json ${i} ${"z".repeat(10_000)}`,
     );
-    await produce(topic, [...valid, ...invalid]);
+    await kcatProduce(topic, [...valid, ...invalid]);
     const p = startTask("sink", sinkArgs(topic, group, ["--dlq-topic", dlq]));
     try {
       await pollUntil(
         async () =>
-          (await count("security_events", topic)) === valid.length &&
-          (await count("dead_letter", topic)) === invalid.length &&
+          (await countRows("security_events", topic)) === valid.length &&
+          (await countRows("dead_letter", topic)) === invalid.length &&
           (await groupLag(group, topic)) === 0,
         { what: "rows committed despite the refusing DLQ", timeoutMs: 90_000 },
       ).catch(withStderr(p));
@@ -248,7 +225,7 @@ sinkTest({
         /dead letters could not be written to the dead-letter topic/,
       );
     } finally {
-      assert.equal(await stop(p), 0);
+      assert.equal(await stopTask(p), 0);
       const a = testKafka().admin();
       await a.connect();
       await a.deleteTopics({ topics: [dlq] }).catch(() => {});
@@ -361,7 +338,7 @@ sinkTest({
         timeoutMs: 60_000,
       });
       for (const p of proxies) p.setSwallow(true);
-      await produce(topic, events(N, crypto.randomUUID()));
+      await kcatProduce(topic, events(N, crypto.randomUUID()));
       await pollUntil(
         () => stderr.includes("clickhouse request failed, switching replica"),
         { what: "inserts hanging", timeoutMs: 60_000 },
@@ -403,9 +380,9 @@ sinkTest({
     assert.match(r.stderr, /re-forming a batch from the manifest/);
     assert.equal(await groupLag(group, topic), 0);
     await pollUntil(
-      async () => (await count("security_events", topic)) >= N,
+      async () => (await countRows("security_events", topic)) >= N,
       { what: `${N} rows`, timeoutMs: 30_000 },
     );
-    assert.equal(await count("security_events", topic), N, "exactly once");
+    assert.equal(await countRows("security_events", topic), N, "exactly once");
   },
 });

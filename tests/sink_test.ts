@@ -10,13 +10,15 @@ import assert from "node:assert/strict";
 import {
   chHeaders,
   chQuery,
+  countRows,
   freshTopic,
   groupLag,
+  kcatProduce,
   pollUntil,
   ROOT,
   startTask,
+  stopTask,
   type TaskProcess,
-  tempDataDir,
   testKafka,
 } from "./_helpers.ts";
 import { Rng } from "../pipelines/generator/prng.ts";
@@ -27,7 +29,6 @@ const NODES = [
   { name: "ch3", url: "http://127.0.0.1:18125", shard: 2 },
   { name: "ch4", url: "http://127.0.0.1:18126", shard: 2 },
 ];
-const BROKER = "127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094";
 
 /**
  * The event tables are ReplacingMergeTree (so repeats from the at-least-once
@@ -115,31 +116,10 @@ function securityEvents(n: number, seed: number): string[] {
   return out;
 }
 
-/** Writes lines to a file and produces them with kcat (fast, random partitions). */
-async function produce(topic: string, lines: string[]): Promise<void> {
-  const dir = await tempDataDir("sink");
-  const file = `${dir}/events.ndjson`;
-  await Deno.writeTextFile(file, lines.join("\n") + "\n");
-  const out = await new Deno.Command("kcat", {
-    args: ["-P", "-b", BROKER, "-t", topic, "-X", "acks=all", "-l", file],
-    stderr: "piped",
-  }).output();
-  await Deno.remove(dir, { recursive: true });
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-}
-
-async function count(table: string, topic: string, url?: string) {
-  const [row] = await chQuery<{ c: string }>(
-    `SELECT count() AS c FROM analytics.${table} WHERE _topic = '${topic}'`,
-    url,
-  );
-  return Number(row.c);
-}
-
 /** Row count of `topic` in `<table>_local` on each node. */
 async function perNode(table: string, topic: string): Promise<number[]> {
   return await Promise.all(
-    NODES.map((n) => count(`${table}_local`, topic, n.url)),
+    NODES.map((n) => countRows(`${table}_local`, topic, n.url)),
   );
 }
 
@@ -171,19 +151,6 @@ function sink(topic: string, group: string, extra: string[] = []) {
   ], { env: { LOG_LEVEL: "info" } });
 }
 
-async function stop(p: TaskProcess): Promise<number> {
-  p.kill("SIGTERM");
-  const r = await p.wait();
-  if (r.code !== 0) {
-    console.error(
-      r.stderr.split("\n").filter((l) => !l.includes('"info"')).slice(-15).join(
-        "\n",
-      ),
-    );
-  }
-  return r.code;
-}
-
 const T = { sanitizeOps: false, sanitizeResources: false };
 
 // --- tests -----------------------------------------------------------------
@@ -196,7 +163,7 @@ sinkTest({
     const N = 200_000;
     const topic = await freshTopic("sink1");
     const group = `sink-t1-${crypto.randomUUID().slice(0, 6)}`;
-    await produce(topic, securityEvents(N, 1));
+    await kcatProduce(topic, securityEvents(N, 1));
     const p = startTask("sink", [
       "--topics",
       topic,
@@ -207,7 +174,7 @@ sinkTest({
     ]);
     try {
       await pollUntil(
-        async () => (await count("security_events", topic)) >= N,
+        async () => (await countRows("security_events", topic)) >= N,
         {
           what: `${N} rows`,
           timeoutMs: 120_000,
@@ -246,7 +213,7 @@ sinkTest({
         .exec(metrics);
       assert.equal(Number(m?.[1]), N);
     } finally {
-      assert.equal(await stop(p), 0);
+      assert.equal(await stopTask(p), 0);
     }
   },
 });
@@ -258,24 +225,24 @@ sinkTest({
     const N = 300_000;
     const topic = await freshTopic("sink2");
     const group = `sink-t2-${crypto.randomUUID().slice(0, 6)}`;
-    await produce(topic, securityEvents(N, 2));
+    await kcatProduce(topic, securityEvents(N, 2));
     const r = prng(Date.now());
     // Smaller batches: more flushes, so the kills land mid-flush more often.
     const extra = ["--batch-rows", "20000"];
     let reformed = 0;
     for (let k = 0; k < 3; k++) {
       const p = sink(topic, group, extra);
-      const before = await count("security_events", topic);
+      const before = await countRows("security_events", topic);
       // Wait for progress, then kill at a random moment.
       await pollUntil(
-        async () => (await count("security_events", topic)) > before,
+        async () => (await countRows("security_events", topic)) > before,
         { what: "progress before kill", timeoutMs: 60_000, intervalMs: 50 },
       );
       await new Promise((res) => setTimeout(res, 100 + r() * 1500));
       p.kill("SIGKILL");
       reformed += (await p.wait()).stderr.split("re-forming a batch").length -
         1;
-      const now = await count("security_events", topic);
+      const now = await countRows("security_events", topic);
       assert.ok(now < N, `kill ${k + 1} landed before the end (${now})`);
     }
     const p = sink(topic, group, extra);
@@ -292,7 +259,7 @@ sinkTest({
       assert.equal(Number(u.o), N);
       await replicasAgree("security_events", topic, N);
     } finally {
-      assert.equal(await stop(p), 0);
+      assert.equal(await stopTask(p), 0);
     }
     reformed += p.stderrText().split("re-forming a batch").length - 1;
     console.log(`partition ranges re-formed from the manifest: ${reformed}`);
@@ -307,7 +274,7 @@ sinkTest({
     const N = 60_000;
     const topic = await freshTopic("sink2b");
     const group = `sink-t2b-${crypto.randomUUID().slice(0, 6)}`;
-    await produce(topic, securityEvents(N, 22));
+    await kcatProduce(topic, securityEvents(N, 22));
     // Dies right after ClickHouse acknowledged its 2nd flush, before the
     // offsets of that flush are committed: the worst moment.
     const crashed = sink(topic, group, [
@@ -318,7 +285,7 @@ sinkTest({
     ]);
     const r = await crashed.wait();
     assert.equal(r.code, 86, r.stderr.slice(-500));
-    const inserted = await count("security_events", topic);
+    const inserted = await countRows("security_events", topic);
     assert.ok(inserted > 0 && inserted < N, `partial run (${inserted})`);
     const p = sink(topic, group, ["--batch-rows", "10000"]);
     try {
@@ -333,7 +300,7 @@ sinkTest({
       assert.equal(Number(u.c), N, "the re-inserted batch was dropped");
       assert.equal(Number(u.u), N);
     } finally {
-      assert.equal(await stop(p), 0);
+      assert.equal(await stopTask(p), 0);
     }
   },
 });
@@ -356,7 +323,7 @@ sinkTest({
         .output();
       assert.equal(o.code, 0, `kill -${sig} ${pid}`);
     };
-    await produce(topic, securityEvents(N / 2, 3));
+    await kcatProduce(topic, securityEvents(N / 2, 3));
     const p = sink(topic, group, [
       "--batch-rows",
       "20000",
@@ -365,19 +332,22 @@ sinkTest({
     ]);
     let stopped = false;
     try {
-      await pollUntil(async () => (await count("security_events", topic)) > 0, {
-        what: "first rows",
-        timeoutMs: 60_000,
-        intervalMs: 50,
-      });
+      await pollUntil(
+        async () => (await countRows("security_events", topic)) > 0,
+        {
+          what: "first rows",
+          timeoutMs: 60_000,
+          intervalMs: 50,
+        },
+      );
       // ch1 is shard 1's preferred replica: freeze it mid-run.
       await signal("STOP");
       stopped = true;
-      await produce(topic, securityEvents(N / 2, 33));
+      await kcatProduce(topic, securityEvents(N / 2, 33));
       // Shard 1 continues on ch2 while ch1 is frozen.
       await pollUntil(
         async () =>
-          (await count("security_events_local", topic, NODES[1].url)) > 0 &&
+          (await countRows("security_events_local", topic, NODES[1].url)) > 0 &&
           (await groupLag(group, topic)) === 0,
         { what: "all committed while ch1 is down", timeoutMs: 120_000 },
       );
@@ -392,7 +362,7 @@ sinkTest({
       assert.equal(Number(u.u), N);
     } finally {
       if (stopped) await signal("CONT");
-      assert.equal(await stop(p), 0);
+      assert.equal(await stopTask(p), 0);
     }
     // The sink really met the frozen replica and moved to the other one.
     assert.match(p.stderrText(), /switching replica/);
@@ -434,13 +404,13 @@ sinkTest({
       lines.push(v);
       if (i % 500 === 250) lines.push(invalid[(i - 250) / 500].text);
     });
-    await produce(topic, lines);
+    await kcatProduce(topic, lines);
     const p = sink(topic, group);
     try {
       await pollUntil(
         async () =>
-          (await count("security_events", topic)) === valid.length &&
-          (await count("dead_letter", topic)) === invalid.length,
+          (await countRows("security_events", topic)) === valid.length &&
+          (await countRows("dead_letter", topic)) === invalid.length,
         { what: "valid rows and dead letters", timeoutMs: 60_000 },
       );
       const dl = await chQuery<
@@ -468,7 +438,7 @@ sinkTest({
         assert.ok(!Number.isNaN(Date.parse(m.ts)));
       }
     } finally {
-      assert.equal(await stop(p), 0);
+      assert.equal(await stopTask(p), 0);
     }
   },
 });
@@ -534,12 +504,12 @@ sinkTest({
         },
         { what: "both members own partitions", timeoutMs: 60_000 },
       );
-      await produce(topic, securityEvents(N, 5));
+      await kcatProduce(topic, securityEvents(N, 5));
       await pollUntil(async () => (await groupLag(group, topic)) === 0, {
         what: "everything committed",
         timeoutMs: 120_000,
       });
-      assert.equal(await count("security_events", topic), N);
+      assert.equal(await countRows("security_events", topic), N);
       const [u] = await chQuery<{ u: string }>(
         `SELECT uniqExact(event_id) AS u FROM analytics.security_events WHERE _topic = '${topic}'`,
       );
@@ -550,8 +520,8 @@ sinkTest({
       );
       assert.equal(parts.length, 4);
     } finally {
-      assert.equal(await stop(a), 0);
-      assert.equal(await stop(b), 0);
+      assert.equal(await stopTask(a), 0);
+      assert.equal(await stopTask(b), 0);
     }
   },
 });
@@ -571,11 +541,11 @@ sinkTest({
         const lines = securityEvents(20_000, 60 + i);
         lines.push("{broken");
         n += 20_000;
-        await produce(topic, lines);
+        await kcatProduce(topic, lines);
         await new Promise((r) => setTimeout(r, 300));
       }
       await pollUntil(
-        async () => (await count("security_events", topic)) === n,
+        async () => (await countRows("security_events", topic)) === n,
         {
           what: `${n} rows`,
           timeoutMs: 60_000,
@@ -608,7 +578,7 @@ sinkTest({
       }
       assert.ok(inserts >= 2, `inserts were logged (${inserts})`);
     } finally {
-      assert.equal(await stop(p), 0);
+      assert.equal(await stopTask(p), 0);
     }
   },
 });
@@ -739,9 +709,9 @@ sinkTest({
         assert.equal(r.email, want[i].email);
         assert.equal(Number(r.created_at_us), want[i].created_at);
       });
-      assert.equal(await count("dead_letter", topic), 1);
+      assert.equal(await countRows("dead_letter", topic), 1);
     } finally {
-      assert.equal(await stop(p), 0);
+      assert.equal(await stopTask(p), 0);
     }
   },
 });

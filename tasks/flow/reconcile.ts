@@ -32,6 +32,22 @@ export interface RunManifest {
   freshness?: Record<string, { p50: number; p99: number; count: number }>;
 }
 
+/** The figures of one compared table or topic. */
+export interface TableCounts {
+  /** E.g. `security → ClickHouse` or `mirror users`. */
+  name: string;
+  expected: number;
+  found: number;
+  missing: number;
+  unexpected: number;
+  /** Repeated ids (Kafka and ClickHouse); absent for the mirrors. */
+  duplicates?: number;
+  /** Whether repeats are allowed here (Kafka is at least once). */
+  duplicatesAllowed?: boolean;
+  /** Rows present on both sides with different values (mirrors only). */
+  different?: number;
+}
+
 /** One line of the reconciliation table. */
 export interface Check {
   name: string;
@@ -39,6 +55,10 @@ export interface Check {
   actual: number | string;
   ok: boolean;
   detail?: string;
+  /** The table this line is about, with its figures (for `--json`). */
+  table?: TableCounts;
+  /** The dead-letter topic this line counts (for `--json`). */
+  deadLetters?: string;
 }
 
 /** Topics of service logs that go to `fact_log`. */
@@ -117,8 +137,18 @@ export function compareIds(
   let unexpected = 0;
   for (const id of seen.keys()) if (!expected.has(id)) unexpected++;
   const duplicates = observed.length - seen.size;
+  const table: TableCounts = {
+    name,
+    expected: expected.size,
+    found: seen.size - unexpected,
+    missing,
+    unexpected,
+    duplicates,
+    duplicatesAllowed: opts.duplicatesAllowed ?? false,
+  };
   const checks: Check[] = [
     {
+      table,
       name: `${name}: distinct events`,
       expected: expected.size,
       actual: seen.size - unexpected,
@@ -128,6 +158,7 @@ export function compareIds(
         : undefined,
     },
     {
+      table,
       name: `${name}: duplicates`,
       expected: opts.duplicatesAllowed ? "any (at least once)" : 0,
       actual: duplicates,
@@ -250,6 +281,14 @@ export async function compareMirror(
     }
     for (const id of b.keys()) if (!a.has(id)) extra++;
     checks.push({
+      table: {
+        name: `mirror ${t.name}`,
+        expected: a.size,
+        found: b.size,
+        missing,
+        unexpected: extra,
+        different: differ,
+      },
       name: `mirror ${t.name}: PostgreSQL = ClickHouse FINAL`,
       expected: a.size,
       actual: b.size,
