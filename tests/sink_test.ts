@@ -157,7 +157,12 @@ async function replicasAgree(table: string, topic: string, n: number) {
   });
 }
 
-function sink(topic: string, group: string, extra: string[] = []) {
+function sink(
+  topic: string,
+  group: string,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+) {
   return startTask("sink", [
     "--topics",
     topic,
@@ -171,7 +176,7 @@ function sink(topic: string, group: string, extra: string[] = []) {
     "--session-timeout",
     "6s",
     ...extra,
-  ], { env: { LOG_LEVEL: "info" } });
+  ], { env: { LOG_LEVEL: "info", ...env } });
 }
 
 async function stop(p: TaskProcess): Promise<number> {
@@ -313,12 +318,9 @@ sinkTest({
     await produce(topic, securityEvents(N, 22));
     // Dies right after ClickHouse acknowledged its 2nd flush, before the
     // offsets of that flush are committed: the worst moment.
-    const crashed = sink(topic, group, [
-      "--batch-rows",
-      "10000",
-      "--crash-after-inserts",
-      "2",
-    ]);
+    const crashed = sink(topic, group, ["--batch-rows", "10000"], {
+      SINK_TEST_FAILPOINT: "crash-after-inserts:2",
+    });
     const r = await crashed.wait();
     assert.equal(r.code, 86, r.stderr.slice(-500));
     const inserted = await count("security_events", topic);

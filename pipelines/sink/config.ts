@@ -120,13 +120,6 @@ export const SINK_SPEC = {
         "Give up one insert attempt after this long and try the other replica",
       default: "30s",
     },
-    "crash-after-inserts": {
-      type: "integer",
-      description:
-        "Testing: exit abruptly (code 86) after this many flushes inserted but before their offsets are committed (0 = never)",
-      default: 0,
-      min: 0,
-    },
     "exit-when-idle": {
       type: "string",
       description:
@@ -175,7 +168,6 @@ export interface SinkConfig {
   exitWhenIdleMs: number | undefined;
   insertTimeoutMs: number;
   sessionTimeoutMs: number;
-  crashAfterInserts: number;
 }
 
 /** Turns `logs.*` into an anchored RegExp; other names stay strings. */
@@ -236,6 +228,5 @@ export function buildConfig(
     exitWhenIdleMs: exitWhenIdle ? parseDuration(exitWhenIdle) : undefined,
     insertTimeoutMs: parseDuration(o["insert-timeout"]),
     sessionTimeoutMs: parseDuration(o["session-timeout"]),
-    crashAfterInserts: o["crash-after-inserts"],
   };
 }

@@ -19,6 +19,7 @@ import { createSinkMetrics } from "./metrics.ts";
 import { readRouteFile, routeValidators } from "./route_file.ts";
 import { ClickHouseService } from "./service.ts";
 import { Sink } from "./sink.ts";
+import { readTestHooks } from "./test_hooks.ts";
 
 await runPipeline(
   SINK_SPEC,
@@ -70,6 +71,7 @@ await runPipeline(
       kafka,
       tables,
       capabilities,
+      testHooks: readTestHooks((msg) => log.warn(msg)),
     });
     setHealth(() => sink.health());
     shutdown.add("sink: stop consuming, flush, commit", () => sink.stop());

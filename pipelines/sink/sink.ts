@@ -32,6 +32,7 @@ import { CommittedOffsets, updateLag } from "./offsets.ts";
 import { Router } from "./route_message.ts";
 import { shardOfPartition } from "./routes.ts";
 import { Aborted, type ClickHouseService } from "./service.ts";
+import type { SinkTestHooks } from "./test_hooks.ts";
 
 /** What the sink needs from outside. */
 export interface SinkDeps {
@@ -44,6 +45,8 @@ export interface SinkDeps {
   tables?: AnyTables;
   /** What the servers support (insert settings for table targets). */
   capabilities?: Capabilities;
+  /** TEST-ONLY failpoints (test_hooks.ts); undefined in production. */
+  testHooks?: SinkTestHooks;
 }
 
 interface Taken extends TakenRange {
@@ -440,7 +443,7 @@ export class Sink {
       await this.#writes.rows(active, signal);
       // 3. Dead letters: table, then topic.
       await this.#writes.deadLetters(active, signal);
-      this.#failpoint();
+      this.#d.testHooks?.afterInserts();
       // 4. CDC truncates, after the rows that preceded them.
       await this.#writes.truncates(active, signal);
       // 5. Only now the offsets move.
@@ -463,17 +466,6 @@ export class Sink {
       throw err;
     } finally {
       this.#flushing = false;
-    }
-  }
-
-  #insertedFlushes = 0;
-
-  /** `--crash-after-inserts`: die in the worst moment, for the tests. */
-  #failpoint() {
-    const n = this.#d.config.crashAfterInserts;
-    if (n > 0 && ++this.#insertedFlushes >= n) {
-      this.#d.log.warn("crash-after-inserts reached: exiting before commit");
-      Deno.exit(86);
     }
   }
 }
