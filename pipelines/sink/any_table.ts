@@ -287,6 +287,29 @@ export class AnyTables {
   }
 }
 
+/**
+ * The routes messages of `topic` (a name or a subscription pattern) can
+ * take: a name takes its first matching route; a pattern may take any route
+ * up to the first one with the same glob, which catches all of its topics
+ * (first match wins), so `--map 'app.*=t'` with `--topics 'app.*'` never
+ * reaches the built-in routes behind it.
+ */
+export function reachableRoutes(
+  routes: readonly Route[],
+  topic: string | RegExp,
+): Route[] {
+  if (typeof topic === "string") {
+    const r = routes.find((x) => routeTopic([x], topic) !== undefined);
+    return r ? [r] : [];
+  }
+  const out: Route[] = [];
+  for (const r of routes) {
+    out.push(r);
+    if (r.pattern.source === topic.source) break;
+  }
+  return out;
+}
+
 /** The built-in tables (without `_local`) and columns the routes can write. */
 export function tablesInUse(
   config: SinkConfig,
@@ -295,13 +318,10 @@ export function tablesInUse(
     "dead_letter",
     DEAD_LETTER_COLUMNS,
   ]]);
-  // Exact topics: only their routes; a pattern may match any route.
-  const exact = config.topics.every((t) => typeof t === "string");
-  const routes = exact
-    ? config.routes.filter((r) =>
-      (config.topics as string[]).some((t) => routeTopic([r], t) !== undefined)
-    )
-    : config.routes;
+  const routes = new Set<Route>();
+  for (const t of config.topics) {
+    for (const r of reachableRoutes(config.routes, t)) routes.add(r);
+  }
   for (const r of routes) {
     // Table targets are resolved and checked by AnyTables.
     if (typeof r.target !== "string") continue;
