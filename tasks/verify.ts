@@ -31,6 +31,7 @@ import {
 } from "../schemas/topology.ts";
 import {
   type Check,
+  CLICKHOUSE_ID_READS,
   clickhouseIds,
   compareIds,
   compareMirror,
@@ -119,6 +120,8 @@ export async function collectReport(m: RunManifest): Promise<VerifyReport> {
     password: Deno.env.get("PGPASSWORD") ?? POSTGRES.password,
   });
   const checks: Check[] = [];
+  const clickIds = (r: { table: string; topics: readonly string[] }) =>
+    clickhouseIds(ch, r.table, m, [...r.topics]);
   try {
     const gen = await generatedIds(m.eventsDir);
     const secKafka = await kafkaIds(kafka, m, ["security.events"]);
@@ -131,9 +134,7 @@ export async function collectReport(m: RunManifest): Promise<VerifyReport> {
       ...compareIds(
         "security → ClickHouse",
         gen.security,
-        await clickhouseIds(ch, "security_events FINAL", m, [
-          "security.events",
-        ]),
+        await clickIds(CLICKHOUSE_ID_READS.security),
       ),
     );
     const httpKafka = await kafkaIds(kafka, m, HTTP_TOPICS);
@@ -146,14 +147,14 @@ export async function collectReport(m: RunManifest): Promise<VerifyReport> {
       ...compareIds(
         "http → ClickHouse fact_log",
         gen.http,
-        await clickhouseIds(ch, "fact_log FINAL", m, HTTP_TOPICS),
+        await clickIds(CLICKHOUSE_ID_READS.http),
       ),
     );
     checks.push(
       ...compareIds(
         "http errors → ClickHouse error_log",
         gen.httpErrors,
-        await clickhouseIds(ch, "error_log FINAL", m, ["logs.error"]),
+        await clickIds(CLICKHOUSE_ID_READS.httpErrors),
       ),
     );
     for (const t of ["dlq.shipper", "dlq.sink"]) {

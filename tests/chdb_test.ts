@@ -5,7 +5,10 @@
  * `INSERT … FORMAT JSONEachRow` into a MergeTree table and read back equal.
  * Also runs every `CREATE TABLE` of `schemas/clickhouse/` (Replicated engines
  * mapped to plain MergeTree, the Distributed ones to Merge tables), so the
- * compose path's DDL is proven on a current server too.
+ * compose path's DDL is proven on a current server too. And runs every
+ * ClickHouse query of the dashboards (from the generated Grafana JSON, macros
+ * and variables expanded as the plugin does) and of `deno task verify`
+ * against those tables.
  *
  * Run (FFI for this test alone; the first run fetches chDB into .cache/chdb
  * with npm, ~180 MB):
@@ -16,6 +19,18 @@ import assert from "node:assert/strict";
 import { requirePermissions } from "./_gate.ts";
 import { Chdb, CHDB_DIR, ensureChdb } from "./_chdb.ts";
 import { buildRowConverter, type ColumnInfo } from "../pipelines/sink/row.ts";
+import {
+  expandClickHouseMacros,
+  interpolate,
+  panelTargets,
+  type VariableValues,
+} from "../dashboards/src/inspect.ts";
+import {
+  CLICKHOUSE_ID_READS,
+  clickhouseIdsQuery,
+  MIRROR_QUERIES,
+  type RunManifest,
+} from "../tasks/flow/reconcile.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 requirePermissions(
@@ -199,30 +214,152 @@ export function localDdl(sql: string): string[] {
   );
 }
 
+let schemaTables: number | undefined;
+
+/** Applies every schema file once per session; the tables it created. */
+function applySchemas(c: Chdb): number {
+  if (schemaTables !== undefined) return schemaTables;
+  const dir = `${ROOT}schemas/clickhouse`;
+  const files = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
+    n.endsWith(".sql")
+  ).sort();
+  assert.ok(files.length >= 5);
+  let created = 0;
+  for (const f of files) {
+    for (const stmt of localDdl(Deno.readTextFileSync(`${dir}/${f}`))) {
+      try {
+        c.query(stmt);
+      } catch (err) {
+        throw new Error(`${f}: ${(err as Error).message}\n${stmt}`);
+      }
+      if (/^CREATE TABLE/i.test(stmt)) created++;
+    }
+  }
+  schemaTables = created;
+  return created;
+}
+
 Deno.test({
   ...T,
   name: "chdb: every CREATE in schemas/clickhouse runs on a current server",
   fn: async () => {
     const c = await session();
-    const dir = `${ROOT}schemas/clickhouse`;
-    const files = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
-      n.endsWith(".sql")
-    ).sort();
-    assert.ok(files.length >= 5);
-    let created = 0;
-    for (const f of files) {
-      for (const stmt of localDdl(Deno.readTextFileSync(`${dir}/${f}`))) {
-        try {
-          c.query(stmt);
-        } catch (err) {
-          throw new Error(`${f}: ${(err as Error).message}\n${stmt}`);
-        }
-        if (/^CREATE TABLE/i.test(stmt)) created++;
-      }
-    }
+    const created = applySchemas(c);
     const tables = c.query(
       "SELECT count() FROM system.tables WHERE database = 'analytics'",
     ).trim();
     assert.equal(Number(tables), created);
+  },
+});
+
+/**
+ * A cluster query made to run on one server: `cluster('all_nodes',
+ * system.x)` (or `remote('<the 4 nodes>', system.x)`) reads this server's
+ * `system.x`.
+ */
+export function localQuery(sql: string): string {
+  return sql.replace(
+    /(?:remote|cluster)\(\s*'[^']*'\s*,\s*(system\.\w+)\s*\)/g,
+    "$1",
+  );
+}
+
+type Json = Record<string, unknown>;
+
+/** The dashboard's variables at their defaults ("All" = every option). */
+function defaultVariables(d: Json): VariableValues {
+  const vars: VariableValues = {};
+  const list = ((d.templating as Json | undefined)?.list ?? []) as Json[];
+  for (const v of list) {
+    const options = v.type === "custom"
+      ? String(v.query).split(",").map((x) => x.trim())
+      : ["x"];
+    const cur = (v.current as Json | undefined)?.value;
+    const all = Array.isArray(cur) && cur.includes("$__all");
+    vars[String(v.name)] = all
+      ? { values: options, all: true, allValue: v.allValue as string }
+      : { values: [cur === undefined ? options[0] : String(cur)], all: false };
+  }
+  return vars;
+}
+
+/** Every ClickHouse query of the generated dashboards, ready to run. */
+function dashboardQueries(): Array<
+  { what: string; sql: string; series: boolean }
+> {
+  const dir = `${ROOT}dashboards/grafana/dashboards`;
+  const out = [];
+  const range = {
+    from: new Date("2026-11-20T00:00:00Z"),
+    to: new Date("2026-11-20T06:00:00Z"),
+    intervalS: 60,
+  };
+  for (const f of [...Deno.readDirSync(dir)].map((e) => e.name).sort()) {
+    if (!f.endsWith(".json")) continue;
+    const d = JSON.parse(Deno.readTextFileSync(`${dir}/${f}`)) as Json;
+    const vars = defaultVariables(d);
+    for (const t of panelTargets(d)) {
+      if (!t.datasource.type.includes("clickhouse")) continue;
+      out.push({
+        what: `${f} panel ${t.panelId} "${t.panelTitle}" ${t.refId}`,
+        sql: localQuery(
+          expandClickHouseMacros(interpolate(t.query, vars), range),
+        ),
+        series: t.format === 0,
+      });
+    }
+  }
+  return out;
+}
+
+/** Every ClickHouse query of `deno task verify`, for a run with ranges. */
+function verifyQueries(): Array<{ what: string; sql: string }> {
+  const topics = Object.values(CLICKHOUSE_ID_READS).flatMap((r) => r.topics);
+  const m = {
+    before: Object.fromEntries(topics.map((t) => [t, { 0: 5, 1: 0 }])),
+    after: Object.fromEntries(topics.map((t) => [t, { 0: 9, 1: 4, 2: 3 }])),
+  } as unknown as RunManifest;
+  return [
+    ...Object.entries(CLICKHOUSE_ID_READS).map(([k, r]) => ({
+      what: `verify ids ${k}`,
+      sql: clickhouseIdsQuery(r.table, m, [...r.topics]),
+    })),
+    ...MIRROR_QUERIES.map((q) => ({
+      what: `verify mirror ${q.name}`,
+      sql: q.ch,
+    })),
+  ];
+}
+
+Deno.test({
+  ...T,
+  name:
+    "chdb: every ClickHouse query of the dashboards and of verify runs on a current server",
+  fn: async () => {
+    const c = await session();
+    applySchemas(c);
+    const queries = [...dashboardQueries(), ...verifyQueries()];
+    // 41 panel queries in 5 dashboards + 5 of verify: none skipped.
+    assert.ok(queries.length >= 46, `only ${queries.length} queries found`);
+    const failed: string[] = [];
+    for (const q of queries) {
+      assert.doesNotMatch(q.sql, /\$\{?\w|\[\[/, `${q.what}: unexpanded`);
+      try {
+        const out = JSON.parse(c.query(q.sql, "JSONCompact")) as {
+          meta: Array<{ name: string }>;
+        };
+        if (
+          "series" in q && q.series && !out.meta.some((x) => x.name === "time")
+        ) {
+          failed.push(`${q.what}: time series without a "time" column`);
+        }
+      } catch (err) {
+        failed.push(
+          `${q.what}: ${(err as Error).message.slice(0, 300)}\n  ${q.sql}`,
+        );
+      }
+    }
+    assert.deepEqual(failed, []);
+    console.log(`${queries.length} dashboard and verify queries ran`);
   },
 });

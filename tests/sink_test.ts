@@ -134,7 +134,12 @@ async function replicasAgree(table: string, topic: string, n: number) {
   });
 }
 
-function sink(topic: string, group: string, extra: string[] = []) {
+function sink(
+  topic: string,
+  group: string,
+  extra: string[] = [],
+  env: Record<string, string> = {},
+) {
   return startTask("sink", [
     "--topics",
     topic,
@@ -148,7 +153,7 @@ function sink(topic: string, group: string, extra: string[] = []) {
     "--session-timeout",
     "6s",
     ...extra,
-  ], { env: { LOG_LEVEL: "info" } });
+  ], { env: { LOG_LEVEL: "info", ...env } });
 }
 
 const T = { sanitizeOps: false, sanitizeResources: false };
@@ -277,12 +282,9 @@ sinkTest({
     await kcatProduce(topic, securityEvents(N, 22));
     // Dies right after ClickHouse acknowledged its 2nd flush, before the
     // offsets of that flush are committed: the worst moment.
-    const crashed = sink(topic, group, [
-      "--batch-rows",
-      "10000",
-      "--crash-after-inserts",
-      "2",
-    ]);
+    const crashed = sink(topic, group, ["--batch-rows", "10000"], {
+      SINK_TEST_FAILPOINT: "crash-after-inserts:2",
+    });
     const r = await crashed.wait();
     assert.equal(r.code, 86, r.stderr.slice(-500));
     const inserted = await countRows("security_events", topic);

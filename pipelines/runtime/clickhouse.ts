@@ -31,6 +31,11 @@ export interface ClickHouseOptions {
   requestTimeoutMs?: number;
   /** Client-wide ClickHouse settings. */
   settings?: Record<string, string | number>;
+  /**
+   * Insert values that are strings go out as they are: for bodies that are
+   * already encoded `JSONEachRow` text (the sink's batches).
+   */
+  preEncoded?: boolean;
 }
 
 /** Creates a client for one URL with the shared defaults. */
@@ -44,6 +49,13 @@ export function createClickHouse(opts: ClickHouseOptions): ClickHouseClient {
     password: opts.password ?? found?.password ?? "",
     request_timeout: opts.requestTimeoutMs ?? 30_000,
     clickhouse_settings: opts.settings as Record<string, never> | undefined,
+    json: opts.preEncoded
+      ? {
+        parse: JSON.parse,
+        stringify: (v: unknown) =>
+          typeof v === "string" ? v : JSON.stringify(v),
+      }
+      : undefined,
   });
 }
 

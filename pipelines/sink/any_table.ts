@@ -3,7 +3,9 @@
  * `Distributed` name becomes its cluster's local table, which the sink
  * inserts into on the shard of each Kafka partition), typed from
  * `system.columns` on every shard, and re-read periodically so that an
- * `ALTER TABLE … ADD COLUMN` is picked up without a restart.
+ * `ALTER TABLE … ADD COLUMN` is picked up without a restart. The built-in
+ * targets (our own `*_local` tables) are checked at start by
+ * {@link checkBuiltinTables}.
  *
  * @module
  */
@@ -12,7 +14,10 @@ import { sqlString } from "../runtime/clickhouse.ts";
 import type { Logger } from "../runtime/log.ts";
 import { buildRowConverter, type ColumnInfo } from "./row.ts";
 import type { Route, TableTarget } from "./routes.ts";
+import type { SinkConfig } from "./config.ts";
+import { routeTopic } from "./routes.ts";
 import type { ClickHouseService } from "./service.ts";
+import { DEAD_LETTER_COLUMNS, EVENT_TABLES, MIRROR_COLUMNS } from "./tables.ts";
 import type { TableSink } from "./transform.ts";
 
 /** What the target servers support, detected at start. */
@@ -279,5 +284,106 @@ export class AnyTables {
   /** Whether any table target was resolved. */
   get size(): number {
     return this.#tables.size;
+  }
+}
+
+/**
+ * The routes messages of `topic` (a name or a subscription pattern) can
+ * take: a name takes its first matching route; a pattern may take any route
+ * up to the first one with the same glob, which catches all of its topics
+ * (first match wins), so `--map 'app.*=t'` with `--topics 'app.*'` never
+ * reaches the built-in routes behind it.
+ */
+export function reachableRoutes(
+  routes: readonly Route[],
+  topic: string | RegExp,
+): Route[] {
+  if (typeof topic === "string") {
+    const r = routes.find((x) => routeTopic([x], topic) !== undefined);
+    return r ? [r] : [];
+  }
+  const out: Route[] = [];
+  for (const r of routes) {
+    out.push(r);
+    if (r.pattern.source === topic.source) break;
+  }
+  return out;
+}
+
+/** The built-in tables (without `_local`) and columns the routes can write. */
+export function tablesInUse(
+  config: SinkConfig,
+): Map<string, readonly string[]> {
+  const out = new Map<string, readonly string[]>([[
+    "dead_letter",
+    DEAD_LETTER_COLUMNS,
+  ]]);
+  const routes = new Set<Route>();
+  for (const t of config.topics) {
+    for (const r of reachableRoutes(config.routes, t)) routes.add(r);
+  }
+  for (const r of routes) {
+    // Table targets are resolved and checked by AnyTables.
+    if (typeof r.target !== "string") continue;
+    if (r.target in EVENT_TABLES) {
+      out.set(
+        r.target,
+        EVENT_TABLES[r.target as keyof typeof EVENT_TABLES].columns,
+      );
+    } else if (r.target === "mirror") {
+      out.set("pg_users", MIRROR_COLUMNS.pg_users);
+      out.set("pg_orders", MIRROR_COLUMNS.pg_orders);
+    } else {
+      out.set(
+        r.target,
+        MIRROR_COLUMNS[r.target as keyof typeof MIRROR_COLUMNS],
+      );
+    }
+  }
+  return out;
+}
+
+/**
+ * Fails with one clear {@link PipelineError} if a built-in table or one of
+ * its columns is missing on a reachable shard; an unreachable shard is only
+ * logged (its inserts wait for it).
+ */
+export async function checkBuiltinTables(
+  service: ClickHouseService,
+  config: SinkConfig,
+  log: Logger,
+): Promise<void> {
+  for (const [table, columns] of tablesInUse(config)) {
+    const local = `${table}_local`;
+    for (let s = 0; s < service.shardCount; s++) {
+      const rows = await service.queryOnce<{ name: string }>(
+        s,
+        `SELECT name FROM system.columns WHERE database = ${
+          sqlString(config.database)
+        } AND table = ${sqlString(local)}`,
+      ).catch(() => undefined);
+      if (!rows) {
+        log.warn("shard unreachable at start-up; inserts will wait for it", {
+          shard: s + 1,
+        });
+        continue;
+      }
+      const have = rows.map((r) => r.name);
+      if (have.length === 0) {
+        throw new PipelineError(
+          `table ${config.database}.${local} does not exist on shard ${s + 1}`,
+          "apply schemas/clickhouse/*.sql on every node (deno task up)",
+        );
+      }
+      const missing = columns.filter((c) => !have.includes(c));
+      if (missing.length) {
+        throw new PipelineError(
+          `table ${config.database}.${local} on shard ${s + 1} lacks columns ${
+            missing.join(", ")
+          }`,
+          "re-create it from schemas/clickhouse/*.sql",
+        );
+      }
+    }
   }
 }

@@ -123,13 +123,6 @@ export const SINK_SPEC = {
         "Give up one insert attempt after this long and try the other replica",
       default: "30s",
     },
-    "crash-after-inserts": {
-      type: "integer",
-      description:
-        "Testing: exit abruptly (code 86) after this many flushes inserted but before their offsets are committed (0 = never)",
-      default: 0,
-      min: 0,
-    },
     "exit-when-idle": {
       type: "string",
       description:
@@ -178,7 +171,6 @@ export interface SinkConfig {
   exitWhenIdleMs: number | undefined;
   insertTimeoutMs: number;
   sessionTimeoutMs: number;
-  crashAfterInserts: number;
 }
 
 function credentials(
@@ -262,6 +254,5 @@ export function buildConfig(
     exitWhenIdleMs: exitWhenIdle ? parseDuration(exitWhenIdle) : undefined,
     insertTimeoutMs: parseDuration(o["insert-timeout"]),
     sessionTimeoutMs: parseDuration(o["session-timeout"]),
-    crashAfterInserts: o["crash-after-inserts"],
   };
 }

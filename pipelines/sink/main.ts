@@ -1,21 +1,25 @@
 /**
  * `deno task sink`: Kafka → ClickHouse (2 shards × 2 replicas).
  *
- * Flow: config → preflight (tables, topics) → consumer group → per-partition
+ * Flow: config → start-up checks (topics, tables) → consumer group → per-partition
  * ranges (validate + enrich + encode) → flush at most once per interval:
  * manifest commit → insert into the shard-local tables (replica failover) →
  * dead letters → offset commit. See README.md for the design.
  *
  * @module
  */
-import { createKafka, runPipeline } from "../runtime/mod.ts";
-import { AnyTables, detectCapabilities } from "./any_table.ts";
+import { createKafka, prepareTopics, runPipeline } from "../runtime/mod.ts";
+import {
+  AnyTables,
+  checkBuiltinTables,
+  detectCapabilities,
+} from "./any_table.ts";
 import { buildConfig, SINK_SPEC } from "./config.ts";
 import { createSinkMetrics } from "./metrics.ts";
-import { checkTables, checkTopics } from "./preflight.ts";
 import { readRouteFile, routeValidators } from "./route_file.ts";
 import { ClickHouseService } from "./service.ts";
 import { Sink } from "./sink.ts";
+import { readTestHooks } from "./test_hooks.ts";
 
 await runPipeline(
   SINK_SPEC,
@@ -41,8 +45,17 @@ await runPipeline(
       log,
     });
 
-    await checkTopics(kafka, config);
-    await checkTables(service, config, log);
+    // Named topics (patterns match what exists) and the dead-letter topic.
+    const named = config.topics.filter((t) => typeof t === "string");
+    if (config.dlqTopic) named.push(config.dlqTopic);
+    await prepareTopics(kafka, named, {
+      create: false,
+      brokers: config.brokers,
+      log,
+      missingHint:
+        "create them (schemas/kafka/topics.json, deno task up); auto-creation is off",
+    });
+    await checkBuiltinTables(service, config, log);
     const tables = new AnyTables(service, log);
     await tables.resolveAll(config.routes, validators);
     const capabilities = tables.size
@@ -58,6 +71,7 @@ await runPipeline(
       kafka,
       tables,
       capabilities,
+      testHooks: readTestHooks((msg) => log.warn(msg)),
     });
     setHealth(() => sink.health());
     shutdown.add("sink: stop consuming, flush, commit", () => sink.stop());

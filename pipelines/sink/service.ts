@@ -8,14 +8,13 @@
  *
  * @module
  */
-import { createClient } from "@clickhouse/client-web";
 import {
   type ClickHouseClient,
+  createClickHouse,
   type Logger,
   SERVICE_RETRY,
   sleep,
   sqlIdentifier,
-  sqlString,
 } from "../runtime/mod.ts";
 import type { SinkMetrics } from "./metrics.ts";
 
@@ -95,17 +94,13 @@ export class ClickHouseService {
       urls.map((url) => ({
         url,
         downUntil: 0,
-        client: createClient({
+        client: createClickHouse({
           url,
           username: opts.username,
           password: opts.password,
-          request_timeout: opts.requestTimeoutMs ?? 60_000,
+          requestTimeoutMs: opts.requestTimeoutMs ?? 60_000,
           // Bodies are pre-encoded JSONEachRow text: pass them through.
-          json: {
-            parse: JSON.parse,
-            stringify: (v: unknown) =>
-              typeof v === "string" ? v : JSON.stringify(v),
-          },
+          preEncoded: true,
         }),
       }))
     );
@@ -250,39 +245,6 @@ export class ClickHouseService {
       error: describeError(lastErr).text,
     });
     return undefined;
-  }
-
-  /**
-   * The columns of `db.table` on the first reachable replica of each shard;
-   * tries each replica once (no endless retry: used at start-up).
-   */
-  async columnsOnce(
-    db: string,
-    table: string,
-  ): Promise<Array<{ shard: number; reached: boolean; columns: string[] }>> {
-    const out = [];
-    for (const [s, replicas] of this.#shards.entries()) {
-      let columns: string[] = [];
-      let reached = false;
-      for (const r of replicas) {
-        try {
-          const rs = await r.client.query({
-            query: `SELECT name FROM system.columns WHERE database = ${
-              sqlString(db)
-            } AND table = ${sqlString(table)}`,
-            format: "JSONEachRow",
-          });
-          const rows = await rs.json<{ name: string }>();
-          reached = true;
-          columns = rows.map((x) => x.name);
-          break;
-        } catch {
-          continue;
-        }
-      }
-      out.push({ shard: s, reached, columns });
-    }
-    return out;
   }
 
   /** Closes every client. */

@@ -4,6 +4,10 @@
  * — records the ranges' manifest in Kafka, inserts them into the shard-local
  * tables, writes dead letters, and only then commits the offsets.
  *
+ * This loop only batches, flushes and commits. A message's route and row come
+ * from route_message.ts (through the pure transform.ts), the flush's writes
+ * from flush_writes.ts, committed offsets and lag from offsets.ts.
+ *
  * @module
  */
 import type { Consumer, EachBatchPayload, Kafka, Producer } from "kafkajs";
@@ -12,36 +16,23 @@ import {
   Partitioners,
   SERVICE_RETRY,
   sleep,
-  sqlString,
 } from "../runtime/mod.ts";
 import {
   type AnyTables,
   type Capabilities,
   SCHEMA_REFRESH_MS,
 } from "./any_table.ts";
-import { PartitionState, type Range } from "./batch.ts";
+import { PartitionState } from "./batch.ts";
 import type { SinkConfig } from "./config.ts";
-import { boundedMessage, sendDeadLetters } from "./dead_letters.ts";
-import {
-  buildRequests,
-  deadLetterBodies,
-  insertPlan,
-  type InsertRequest,
-  locateRow,
-  requestBody,
-  type TakenRange,
-} from "./encoder.ts";
+import type { TakenRange } from "./encoder.ts";
+import { FlushWrites } from "./flush_writes.ts";
 import { decodeManifest, encodeManifest } from "./manifest.ts";
 import type { SinkMetrics } from "./metrics.ts";
-import { routeTopic, shardOfPartition } from "./routes.ts";
-import {
-  Aborted,
-  type ClickHouseService,
-  qualified,
-  RowRejected,
-} from "./service.ts";
-import { EVENT_TABLES } from "./tables.ts";
-import { type Destination, transformMessage } from "./transform.ts";
+import { CommittedOffsets, updateLag } from "./offsets.ts";
+import { Router } from "./route_message.ts";
+import { shardOfPartition } from "./routes.ts";
+import { Aborted, type ClickHouseService } from "./service.ts";
+import type { SinkTestHooks } from "./test_hooks.ts";
 
 /** What the sink needs from outside. */
 export interface SinkDeps {
@@ -54,13 +45,13 @@ export interface SinkDeps {
   tables?: AnyTables;
   /** What the servers support (insert settings for table targets). */
   capabilities?: Capabilities;
+  /** TEST-ONLY failpoints (test_hooks.ts); undefined in production. */
+  testHooks?: SinkTestHooks;
 }
 
 interface Taken extends TakenRange {
   state: PartitionState;
 }
-
-const decoder = new TextDecoder();
 
 /**
  * Budget of {@link Sink.stop}: the last flush and disconnects, inside the
@@ -93,28 +84,30 @@ async function settledBefore(
 export class Sink {
   readonly #d: SinkDeps;
   readonly #states = new Map<string, PartitionState>();
-  readonly #offsetLoads = new Map<
-    string,
-    Promise<Map<number, { offset: number; metadata: string | null }>>
-  >();
-  readonly #targets = new Map<string, Destination | undefined>();
+  readonly #router: Router;
   readonly #stop = new AbortController();
   #consumer!: Consumer;
   #admin!: ReturnType<Kafka["admin"]>;
   #producer!: Producer;
+  #offsets!: CommittedOffsets;
+  #writes!: FlushWrites;
   #lastFlushStart = 0;
   #flushing = false;
   #lastMessageAt = Date.now();
   #sawMessages = false;
   #paused = false;
   #loop: Promise<void> | undefined;
-  /** Start time of the last insert per `table|shard` (rate rule). */
-  readonly #lastInsert = new Map<string, number>();
   #stopped: Promise<void> | undefined;
   #incomplete = false;
 
   constructor(deps: SinkDeps) {
     this.#d = deps;
+    this.#router = new Router({
+      routes: deps.config.routes,
+      tables: deps.tables,
+      metrics: deps.metrics,
+      shards: deps.service.shardCount,
+    });
   }
 
   /** Aborted when the sink stops; cancels ClickHouse retries. */
@@ -127,11 +120,13 @@ export class Sink {
     const { config, kafka, log } = this.#d;
     this.#admin = kafka.admin();
     await this.#admin.connect();
+    this.#offsets = new CommittedOffsets(this.#admin, config.group);
     this.#producer = kafka.producer({
       createPartitioner: Partitioners.DefaultPartitioner,
       allowAutoTopicCreation: false,
     });
     await this.#producer.connect();
+    this.#writes = new FlushWrites({ ...this.#d, producer: this.#producer });
     this.#consumer = kafka.consumer({
       groupId: config.group,
       sessionTimeout: config.sessionTimeoutMs,
@@ -249,7 +244,7 @@ export class Sink {
         partition: String(st.partition),
       });
     }
-    this.#offsetLoads.clear();
+    this.#offsets.clear();
     this.#d.log.info("partitions assigned", {
       assignment: Object.fromEntries(
         Object.entries(assignment).map(([t, ps]) => [t, ps.join(",")]),
@@ -257,39 +252,11 @@ export class Sink {
     });
   }
 
-  /** The committed offsets (with metadata) of `topic`, loaded once per join. */
-  #committed(topic: string) {
-    let p = this.#offsetLoads.get(topic);
-    if (!p) {
-      p = this.#admin.fetchOffsets({
-        groupId: this.#d.config.group,
-        topics: [topic],
-      }).then((res) => {
-        const m = new Map<
-          number,
-          { offset: number; metadata: string | null }
-        >();
-        for (const t of res) {
-          for (const q of t.partitions) {
-            m.set(q.partition, {
-              offset: Number(q.offset),
-              metadata: q.metadata ?? null,
-            });
-          }
-        }
-        return m;
-      });
-      p.catch(() => this.#offsetLoads.delete(topic));
-      this.#offsetLoads.set(topic, p);
-    }
-    return p;
-  }
-
   async #stateFor(topic: string, partition: number): Promise<PartitionState> {
     const key = `${topic}:${partition}`;
     const have = this.#states.get(key);
     if (have) return have;
-    const c = (await this.#committed(topic)).get(partition);
+    const c = (await this.#offsets.of(topic)).get(partition);
     const again = this.#states.get(key);
     if (again) return again;
     const pending = decodeManifest(c?.metadata);
@@ -343,7 +310,18 @@ export class Sink {
     }
     this.#setPaused(false);
     if (st.dropped || p.isStale()) return;
-    this.#append(st, batch.topic, batch.partition, batch.messages);
+    const now = Date.now();
+    const n = this.#router.append(
+      st,
+      batch.topic,
+      batch.partition,
+      batch.messages,
+      now,
+    );
+    if (n > 0) {
+      this.#lastMessageAt = now;
+      this.#sawMessages = true;
+    }
     p.resolveOffset(batch.lastOffset());
     await p.heartbeat();
   }
@@ -352,92 +330,6 @@ export class Sink {
     if (this.#paused !== v) {
       this.#paused = v;
       this.#d.metrics.paused.set(v ? 1 : 0);
-    }
-  }
-
-  /** The destination of `topic` (cached; table targets stay live). */
-  #destination(topic: string): Destination | undefined {
-    if (this.#targets.has(topic)) return this.#targets.get(topic);
-    const target = routeTopic(this.#d.config.routes, topic);
-    let dest: Destination | undefined;
-    if (target === undefined) dest = undefined;
-    else if (typeof target !== "string") dest = this.#d.tables?.get(target);
-    else if (target in EVENT_TABLES) {
-      dest = {
-        kind: "event",
-        table: EVENT_TABLES[target as keyof typeof EVENT_TABLES],
-      };
-    } else dest = { kind: "cdc", target };
-    this.#targets.set(topic, dest);
-    return dest;
-  }
-
-  #append(
-    st: PartitionState,
-    topic: string,
-    partition: number,
-    messages: EachBatchPayload["batch"]["messages"],
-  ) {
-    const { metrics } = this.#d;
-    const shards = this.#d.service.shardCount;
-    const dest = this.#destination(topic);
-    const now = Date.now();
-    let n = 0;
-    for (const m of messages) {
-      const offset = Number(m.offset);
-      if (offset < st.next) continue; // re-delivered after a rejoin
-      st.next = offset + 1;
-      n++;
-      const range = st.rangeFor(offset);
-      const value = m.value === null ? null : decoder.decode(m.value);
-      const out = transformMessage(
-        dest,
-        {
-          topic,
-          partition,
-          offset,
-          value,
-          key: m.key === null || m.key === undefined
-            ? null
-            : decoder.decode(m.key),
-          timestampMs: Number(m.timestamp),
-        },
-        shards,
-        range.ingestTs(now),
-      );
-      switch (out.kind) {
-        case "row":
-          range.addRow(
-            offset,
-            out.table,
-            out.shard,
-            out.line,
-            now,
-            out.eventMs,
-            out.closed,
-          );
-          if (out.unknown) {
-            metrics.unknownFields.inc({ table: out.table }, out.unknown);
-          }
-          break;
-        case "dead":
-          range.addDeadLetter(offset, out.reason, out.original, now);
-          break;
-        case "truncate":
-          range.addTruncate(
-            offset,
-            { table: out.table, version: out.version },
-            now,
-          );
-          break;
-        case "skip":
-          range.addSkip(offset, now);
-      }
-    }
-    if (n > 0) {
-      metrics.messagesIn.inc({ topic }, n);
-      this.#lastMessageAt = now;
-      this.#sawMessages = true;
     }
   }
 
@@ -454,7 +346,8 @@ export class Sink {
       const now = Date.now();
       if (now - lastLag > 5_000) {
         lastLag = now;
-        void this.#updateLag().catch(() => {});
+        void updateLag(this.#admin, this.#states.values(), metrics)
+          .catch(() => {});
       }
       const tables = this.#d.tables;
       if (tables?.size && !refreshing && now - lastSchema > SCHEMA_REFRESH_MS) {
@@ -547,25 +440,12 @@ export class Sink {
       // Revoked meanwhile: the new owner re-forms and inserts them.
       const active = taken.filter((t) => !t.state.dropped);
       // 2. Rows, per table and shard, in parallel across shards.
-      await Promise.all(
-        buildRequests(
-          active,
-          (table) => this.#d.tables?.byInsertTable(table) !== undefined,
-        ).map((req) => this.#insert(req, signal)),
-      );
+      await this.#writes.rows(active, signal);
       // 3. Dead letters: table, then topic.
-      for (const t of active) {
-        t.range.deadLetters.sort((a, b) => a.offset - b.offset);
-      }
-      await Promise.all(
-        [...deadLetterBodies(active)].map(([shard, body]) =>
-          this.#insertBody(shard, "dead_letter", body, signal)
-        ),
-      );
-      await this.#sendDeadLetters(active, signal);
-      this.#failpoint();
+      await this.#writes.deadLetters(active, signal);
+      this.#d.testHooks?.afterInserts();
       // 4. CDC truncates, after the rows that preceded them.
-      await this.#truncates(active, signal);
+      await this.#writes.truncates(active, signal);
       // 5. Only now the offsets move.
       await this.#commit(active.map((t) => ({
         t,
@@ -586,218 +466,6 @@ export class Sink {
       throw err;
     } finally {
       this.#flushing = false;
-    }
-  }
-
-  /**
-   * Waits until `table` on `shard` may take another insert (at most one per
-   * `min-insert-interval`, measured between insert starts), then books it.
-   */
-  async #pace(table: string, shard: number, signal: AbortSignal) {
-    const key = `${table}|${shard}`;
-    const wait = (this.#lastInsert.get(key) ?? 0) +
-      this.#d.config.minInsertIntervalMs - Date.now();
-    if (wait > 0) await sleep(wait, signal);
-    if (signal.aborted) throw new Aborted();
-    this.#lastInsert.set(key, Date.now());
-  }
-
-  #insertedFlushes = 0;
-
-  /** `--crash-after-inserts`: die in the worst moment, for the tests. */
-  #failpoint() {
-    const n = this.#d.config.crashAfterInserts;
-    if (n > 0 && ++this.#insertedFlushes >= n) {
-      this.#d.log.warn("crash-after-inserts reached: exiting before commit");
-      Deno.exit(86);
-    }
-  }
-
-  async #insert(req: InsertRequest, signal: AbortSignal): Promise<void> {
-    const { metrics, config } = this.#d;
-    const plan = insertPlan(req, {
-      database: config.database,
-      group: config.group,
-      capabilities: this.#d.capabilities,
-      table: this.#d.tables?.byInsertTable(req.table),
-    });
-    while (true) {
-      const body = requestBody(req);
-      const rows = req.parts.reduce((n, p) => n + p.lines.length, 0);
-      if (rows === 0) return;
-      await this.#pace(plan.pace, req.shard, signal);
-      const t0 = performance.now();
-      try {
-        await this.#d.service.insert(
-          req.shard,
-          plan.table,
-          body,
-          signal,
-          `${config.group}.${req.table}.s${
-            req.shard + 1
-          }.${crypto.randomUUID()}`,
-          plan.settings,
-        );
-        metrics.insertSeconds.observe(
-          { table: req.table },
-          (performance.now() - t0) / 1000,
-        );
-        metrics.batchRows.observe({ table: req.table }, rows);
-        observeFreshness(metrics.freshness.labels({ table: req.table }), req);
-        metrics.rowsOut.inc({ table: req.table }, rows);
-        metrics.batches.inc({ table: req.table });
-        metrics.lastInsertTime.set(
-          { table: req.table, shard: String(req.shard + 1) },
-          Date.now() / 1000,
-        );
-        return;
-      } catch (err) {
-        if (!(err instanceof RowRejected)) throw err;
-        this.#rejectRow(req, err);
-      }
-    }
-  }
-
-  /** Moves the row ClickHouse refused into its range's dead letters. */
-  #rejectRow(req: InsertRequest, err: RowRejected) {
-    const loc = locateRow(req, err.row);
-    const reason = `rejected by ClickHouse: ${err.message}`;
-    if (!loc) {
-      // Cannot tell which row: dead-letter the whole request, deterministic.
-      for (const part of req.parts) {
-        const offsets = part.offsets.splice(0);
-        part.lines.splice(0).forEach((line, i) => {
-          this.#lineToDeadLetter(part.taken.range, line, reason, offsets[i]);
-        });
-      }
-      return;
-    }
-    const part = req.parts[loc.part];
-    const [line] = part.lines.splice(loc.index, 1);
-    const [offset] = part.offsets.splice(loc.index, 1);
-    this.#lineToDeadLetter(part.taken.range, line, reason, offset);
-    this.#d.log.warn("row rejected by ClickHouse, dead-lettered", {
-      table: req.table,
-      topic: part.taken.topic,
-      partition: part.taken.partition,
-      error: err.message,
-    });
-  }
-
-  #lineToDeadLetter(
-    range: Range,
-    line: string,
-    reason: string,
-    offset: number | undefined,
-  ) {
-    range.deadLetters.push({
-      offset: offset ?? range.from,
-      reason,
-      original: line,
-    });
-  }
-
-  async #insertBody(
-    shard: number,
-    table: string,
-    body: string,
-    signal: AbortSignal,
-  ): Promise<void> {
-    const { config } = this.#d;
-    await this.#pace(table, shard, signal);
-    await this.#d.service.insert(
-      shard,
-      qualified(config.database, `${table}_local`),
-      body,
-      signal,
-      `${config.group}.${table}.s${shard + 1}.${crypto.randomUUID()}`,
-    );
-  }
-
-  async #sendDeadLetters(active: Taken[], signal: AbortSignal) {
-    const { config, metrics, log } = this.#d;
-    const messages: Array<{ key: string; value: string }> = [];
-    for (const t of active) {
-      if (t.range.deadLetters.length === 0) continue;
-      metrics.deadLetters.inc({ topic: t.topic }, t.range.deadLetters.length);
-      if (!config.dlqTopic) continue;
-      for (const dl of t.range.deadLetters) {
-        messages.push(boundedMessage(t, dl));
-      }
-    }
-    if (!config.dlqTopic || messages.length === 0) return;
-    // Bounded requests; what still cannot be written is given up, counted
-    // and logged (it is in analytics.dead_letter): rows must move on.
-    await sendDeadLetters({
-      producer: this.#producer,
-      topic: config.dlqTopic,
-      messages,
-      signal,
-      log,
-      onUnwritten: (n) => metrics.deadLettersUnwritten.inc(n),
-    });
-  }
-
-  async #truncates(active: Taken[], signal: AbortSignal) {
-    const { config, log } = this.#d;
-    for (const t of active) {
-      for (const tr of t.range.truncates) {
-        for (let s = 0; s < this.#d.service.shardCount; s++) {
-          await this.#d.service.command(
-            s,
-            // Rows of one PostgreSQL table arrive through one topic.
-            `ALTER TABLE ${
-              qualified(config.database, `${tr.table}_local`)
-            } DELETE WHERE _topic = ${
-              sqlString(t.topic)
-            } AND _version < ${tr.version}`,
-            signal,
-          );
-        }
-        log.info("applied truncate to mirror", {
-          table: tr.table,
-          version: tr.version,
-        });
-      }
-    }
-  }
-
-  async #updateLag(): Promise<void> {
-    const byTopic = new Map<string, PartitionState[]>();
-    for (const st of this.#states.values()) {
-      const l = byTopic.get(st.topic) ?? [];
-      l.push(st);
-      byTopic.set(st.topic, l);
-    }
-    for (const [topic, states] of byTopic) {
-      const offsets = await this.#admin.fetchTopicOffsets(topic);
-      for (const st of states) {
-        if (st.dropped) continue;
-        const o = offsets.find((x) => x.partition === st.partition);
-        if (!o) continue;
-        const base = st.committed >= 0 ? st.committed : Number(o.low);
-        this.#d.metrics.lag.set(
-          { topic, partition: String(st.partition) },
-          Math.max(0, Number(o.high) - base),
-        );
-      }
-    }
-  }
-}
-
-/**
- * Observes, per acknowledged row, the time from event creation (or
- * PostgreSQL commit) to now: what `deno task verify` reports as freshness.
- */
-function observeFreshness(
-  h: { observe(v: number): void },
-  req: InsertRequest,
-): void {
-  const now = Date.now();
-  const key = `${req.table}|${req.shard}`;
-  for (const part of req.parts) {
-    for (const t of part.taken.range.eventTimes.get(key) ?? []) {
-      h.observe(Math.max(0, now - t) / 1000);
     }
   }
 }

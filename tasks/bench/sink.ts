@@ -9,9 +9,15 @@
  *   `timestamp` column is String because ClickHouse 18.16 cannot parse ISO
  *   timestamps with milliseconds into DateTime).
  *
- * Prints rows/s for both and the ratio (ours / peer).
+ * Both for the built-in route and for a user-table route: `--map` into a
+ * table this bench creates (`sink_bench.user_events`, Distributed over
+ * ReplicatedMergeTree locals partitioned by day, ordered by its own keys,
+ * typed from `system.columns`); its peer inserts into the same DDL.
  *
- * Usage: deno run <perms> tasks/bench/sink.ts [--events 1000000] [--keep]
+ * Prints rows/s for both and the ratios (ours / peer) per route.
+ *
+ * Usage: deno run <perms> tasks/bench/sink.ts [--events 1000000]
+ *   [--route builtin|user|both] [--keep]
  *
  * @module
  */
@@ -34,11 +40,16 @@ const { values } = parseArgs({
   options: {
     events: { type: "string", default: "1000000" },
     keep: { type: "boolean", default: false },
+    route: { type: "string", default: "both" },
   },
 });
 const N = Number(values.events);
 if (!Number.isInteger(N) || N <= 0) {
   console.error("error: --events must be a positive integer");
+  Deno.exit(2);
+}
+if (!["builtin", "user", "both"].includes(values.route)) {
+  console.error("error: --route must be builtin, user or both");
   Deno.exit(2);
 }
 const BROKERS = [...KAFKA_BOOTSTRAP];
@@ -148,7 +159,7 @@ for (let i = 0; i < 100; i++) {
 console.error(`pre-loading ${topic}`);
 await run("kcat", ["-P", "-b", BROKERS.join(","), "-t", topic, "-l", file]);
 
-// 2. Tables: ours on every node, the peer's on one node.
+// 2. Tables: ours on every node, the peers' on one node.
 await ch(`CREATE DATABASE IF NOT EXISTS ${DB}`);
 for (const n of NODES) {
   await ch(`CREATE DATABASE IF NOT EXISTS ${DB}`, n.http);
@@ -161,8 +172,42 @@ const peerDdl = (await benchDdl())[0]
   .replace("timestamp DateTime('UTC')", "timestamp String");
 await ch(peerDdl);
 
-/** Rows of the run, counted on a reachable replica of each shard. */
-async function oursCount(): Promise<number> {
+/**
+ * A user's own table, not from schemas/: its own columns, day partitions and
+ * ORDER BY. `timestamp` is `String` for the peer (see the module docs).
+ */
+function userDdl(table: string, timestamp = "DateTime('UTC')"): string {
+  return `CREATE TABLE ${DB}.${table} (
+    event_id UUID, timestamp ${timestamp}, event_type String,
+    severity Enum8('info' = 1, 'low' = 2, 'medium' = 3, 'high' = 4, 'critical' = 5),
+    src_ip String, src_port UInt16, dst_ip String, dst_port UInt16,
+    protocol String, user String, host String, action String, message String,
+    scenario_id String, _partition UInt32, _offset UInt64,
+    _ingested_at DateTime('UTC')
+  ) ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/${DB}/${table}_${topic}', '{replica}')
+  PARTITION BY toYYYYMMDD(${
+    timestamp === "String" ? "_ingested_at" : "timestamp"
+  }) ORDER BY (event_type, src_port)`;
+}
+const useBuiltin = values.route !== "user";
+const useUser = values.route !== "builtin";
+if (useUser) {
+  for (const n of NODES) {
+    for (const t of ["user_events", "user_events_local"]) {
+      await ch(`DROP TABLE IF EXISTS ${DB}.${t}`, n.http);
+    }
+    await ch(userDdl("user_events_local"), n.http);
+    await ch(
+      `CREATE TABLE ${DB}.user_events AS ${DB}.user_events_local ENGINE = Distributed(analytics_cluster, ${DB}, user_events_local, rand())`,
+      n.http,
+    );
+  }
+  await ch(`DROP TABLE IF EXISTS ${DB}.peer_user_local`);
+  await ch(userDdl("peer_user_local", "String"));
+}
+
+/** Rows of `table` matching `where`, on a reachable replica of each shard. */
+async function oursCount(table: string, where: string): Promise<number> {
   let total = 0;
   for (const replicas of [[NODES[0], NODES[1]], [NODES[2], NODES[3]]]) {
     let n: number | undefined;
@@ -170,7 +215,7 @@ async function oursCount(): Promise<number> {
       try {
         n = Number(
           await ch(
-            `SELECT count() FROM ${DB}.security_events_local WHERE _topic = '${topic}'`,
+            `SELECT count() FROM ${DB}.${table} WHERE ${where}`,
             r.http,
           ),
         );
@@ -205,26 +250,13 @@ async function clientConfigArgs(): Promise<string[]> {
 }
 const CLIENT_CONFIG = `${DATA}/clickhouse-client.xml`;
 
-// 3. Peer: kcat | clickhouse-client.
-let peerRate = 0;
-let oursRate = 0;
-let oursSteady = 0;
-{
+/** The peer: `kcat | clickhouse-client` into `table`; rows/s. */
+async function peer(table: string): Promise<number> {
   const clientArgs = await clientConfigArgs();
   const t0 = performance.now();
   // No shell: kcat's stdout is piped into clickhouse-client's stdin here.
   const kcat = new Deno.Command("kcat", {
-    args: [
-      "-C",
-      "-b",
-      BROKERS.join(","),
-      "-t",
-      topic,
-      "-e",
-      "-q",
-      "-o",
-      "beginning",
-    ],
+    args: ["-C", "-b", BROKERS.join(","), "-t", topic, "-e", "-q", "-o", "beginning"],
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -234,7 +266,7 @@ let oursSteady = 0;
       "--port",
       String(NODES[0].port),
       "--query",
-      `INSERT INTO ${DB}.peer_local FORMAT JSONEachRow`,
+      `INSERT INTO ${DB}.${table} FORMAT JSONEachRow`,
     ],
     stdin: "piped",
     stdout: "null",
@@ -247,22 +279,27 @@ let oursSteady = 0;
     client.status,
     text(kcat.stderr),
     text(client.stderr),
-  ]);
+  ]).finally(() => Deno.remove(CLIENT_CONFIG).catch(() => {}));
   const secs = (performance.now() - t0) / 1000;
   if (!kcatDone.success || !clientDone.success) {
     throw new Error(`kcat | clickhouse-client failed: ${kcatErr}${clientErr}`);
   }
-  const rows = Number(await ch(`SELECT count() FROM ${DB}.peer_local`));
-  peerRate = rows / secs;
+  const rows = Number(await ch(`SELECT count() FROM ${DB}.${table}`));
+  const rate = rows / secs;
   console.log(
-    `peer (kcat | clickhouse-client): ${rows} rows in ${secs.toFixed(2)} s = ${
-      Math.round(peerRate)
-    } rows/s`,
+    `peer (kcat | clickhouse-client) → ${table}: ${rows} rows in ${
+      secs.toFixed(2)
+    } s = ${Math.round(rate)} rows/s`,
   );
+  return rate;
 }
 
-// 4. Ours: the sink with default settings.
-{
+/** Ours: the sink with default settings, `--map topic=<target>`. */
+async function ours(
+  label: string,
+  target: string,
+  count: { table: string; where: string },
+): Promise<{ wall: number; steady: number }> {
   // The sink task's exact flags from deno.json, checked by the launcher.
   const argv = taskArgv("sink");
   const t0 = performance.now();
@@ -272,11 +309,11 @@ let oursSteady = 0;
       "--topics",
       topic,
       "--map",
-      `${topic}=security_events`,
+      `${topic}=${target}`,
       "--database",
       DB,
       "--group",
-      `bench-${topic}`,
+      `bench-${label}-${topic}`,
       "--dlq-topic",
       "",
       "--metrics-port",
@@ -301,36 +338,70 @@ let oursSteady = 0;
   let rows = 0;
   while (rows < N) {
     await new Promise((r) => setTimeout(r, 100));
-    rows = await oursCount();
+    rows = await oursCount(count.table, count.where);
   }
   const done = performance.now();
   const status = await child.status;
   await logs;
-  const wall = (done - t0) / 1000;
-  const steady = (done - (assignedAt || t0)) / 1000;
-  oursRate = rows / wall;
-  oursSteady = rows / steady;
+  const wall = rows / ((done - t0) / 1000);
+  const steady = rows / ((done - (assignedAt || t0)) / 1000);
   console.log(
-    `ours (deno task sink): ${rows} rows in ${wall.toFixed(2)} s = ${
-      Math.round(oursRate)
+    `ours (deno task sink, ${label} route → ${target}): ${rows} rows in ${
+      ((done - t0) / 1000).toFixed(2)
+    } s = ${
+      Math.round(wall)
     } rows/s wall clock (incl. start-up and group join); ${
-      Math.round(oursSteady)
+      Math.round(steady)
     } rows/s after the group assigned the partitions; exit ${status.code}`,
+  );
+  return { wall, steady };
+}
+
+/** Prints the two ratio lines of one route. */
+function ratios(label: string, o: { wall: number; steady: number }, p: number) {
+  console.log(
+    `ratio ours/peer ${label} route (wall clock): ${(o.wall / p).toFixed(2)}`,
+  );
+  console.log(
+    `ratio ours/peer ${label} route (steady state): ${
+      (o.steady / p).toFixed(2)
+    }`,
   );
 }
 
-console.log(
-  `ratio ours/peer (wall clock): ${(oursRate / peerRate).toFixed(2)}`,
-);
-console.log(
-  `ratio ours/peer (steady state): ${(oursSteady / peerRate).toFixed(2)}`,
-);
+// 3. Built-in route: peer, then ours.
+if (useBuiltin) {
+  const p = await peer("peer_local");
+  const o = await ours("built-in", "security_events", {
+    table: "security_events_local",
+    where: `_topic = '${topic}'`,
+  });
+  ratios("built-in", o, p);
+}
+// 4. User-table route: peer into the same DDL, then ours through --map.
+if (useUser) {
+  const p = await peer("peer_user_local");
+  // The table is new in this run: every row is this run's.
+  const o = await ours("user-table", `${DB}.user_events`, {
+    table: "user_events_local",
+    where: "1",
+  });
+  ratios("user-table", o, p);
+}
 
 if (!values.keep) {
   await admin.deleteTopics({ topics: [topic] }).catch(() => {});
   await ch(`DROP TABLE IF EXISTS ${DB}.peer_local`);
+  await ch(`DROP TABLE IF EXISTS ${DB}.peer_user_local`);
   for (const n of NODES) {
-    for (const t of ["security_events_local", "dead_letter_local"]) {
+    for (
+      const t of [
+        "security_events_local",
+        "dead_letter_local",
+        "user_events",
+        "user_events_local",
+      ]
+    ) {
       await ch(`DROP TABLE IF EXISTS ${DB}.${t}`, n.http).catch(() => {});
     }
   }

@@ -69,6 +69,16 @@ export const HTTP_TOPICS = [
   "logs.notify",
 ];
 
+/**
+ * The ClickHouse sides of `verify`'s id checks: the table read (FINAL: the
+ * merged view) and the topics whose run ranges select its rows.
+ */
+export const CLICKHOUSE_ID_READS = {
+  security: { table: "security_events FINAL", topics: ["security.events"] },
+  http: { table: "fact_log FINAL", topics: HTTP_TOPICS },
+  httpErrors: { table: "error_log FINAL", topics: ["logs.error"] },
+} as const;
+
 /** Every topic the event flow touches. */
 export const FLOW_TOPICS = [
   "security.events",
@@ -210,6 +220,17 @@ export function rangeCondition(m: RunManifest, topics: string[]): string {
   return parts.length ? parts.join(" OR ") : "0";
 }
 
+/** The query of {@link clickhouseIds} (also run on chDB by a test). */
+export function clickhouseIdsQuery(
+  table: string,
+  m: RunManifest,
+  topics: string[],
+): string {
+  return `SELECT event_id FROM analytics.${table} WHERE ${
+    rangeCondition(m, topics)
+  }`;
+}
+
 /** Event ids of a table's rows from the run's ranges (FINAL: merged view). */
 export async function clickhouseIds(
   ch: ClickHouseClient,
@@ -218,9 +239,7 @@ export async function clickhouseIds(
   topics: string[],
 ): Promise<string[]> {
   const rs = await ch.query({
-    query: `SELECT event_id FROM analytics.${table} WHERE ${
-      rangeCondition(m, topics)
-    }`,
+    query: clickhouseIdsQuery(table, m, topics),
     format: "JSONEachRow",
   });
   const rows = await rs.json<{ event_id: string }>();
@@ -239,29 +258,33 @@ export function rangeCount(m: RunManifest, topic: string): number {
 /** A row of a mirrored table, as comparable text. */
 type RowText = string;
 
+/** The mirror comparisons: PostgreSQL query, ClickHouse query, name. */
+export const MIRROR_QUERIES: ReadonlyArray<
+  { pg: string; ch: string; name: string }
+> = [
+  {
+    pg:
+      "SELECT id, name, email, (extract(epoch from created_at) * 1000000)::bigint AS us FROM users",
+    ch:
+      "SELECT id, name, email, created_at_us FROM analytics.pg_users FINAL WHERE _deleted = 0 AND _topic = 'customers.public.users'",
+    name: "users",
+  },
+  {
+    pg:
+      "SELECT id, user_id, product_name, quantity, (extract(epoch from order_date) * 1000000)::bigint AS us FROM orders",
+    ch:
+      "SELECT id, user_id, product_name, quantity, order_date_us FROM analytics.pg_orders FINAL WHERE _deleted = 0 AND _topic = 'customers.public.orders'",
+    name: "orders",
+  },
+];
+
 /** Compares PostgreSQL `users`/`orders` with the ClickHouse mirrors. */
 export async function compareMirror(
   pgClient: pg.Client,
   ch: ClickHouseClient,
 ): Promise<Check[]> {
   const checks: Check[] = [];
-  const tables = [
-    {
-      pg:
-        "SELECT id, name, email, (extract(epoch from created_at) * 1000000)::bigint AS us FROM users",
-      ch:
-        "SELECT id, name, email, created_at_us FROM analytics.pg_users FINAL WHERE _deleted = 0 AND _topic = 'customers.public.users'",
-      name: "users",
-    },
-    {
-      pg:
-        "SELECT id, user_id, product_name, quantity, (extract(epoch from order_date) * 1000000)::bigint AS us FROM orders",
-      ch:
-        "SELECT id, user_id, product_name, quantity, order_date_us FROM analytics.pg_orders FINAL WHERE _deleted = 0 AND _topic = 'customers.public.orders'",
-      name: "orders",
-    },
-  ];
-  for (const t of tables) {
+  for (const t of MIRROR_QUERIES) {
     const pgRows = (await pgClient.query({ text: t.pg, rowMode: "array" }))
       .rows as unknown[][];
     // JSONEachRow (18.16 has no JSONCompactEachRow); column order is kept.
