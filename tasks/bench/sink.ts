@@ -256,7 +256,17 @@ async function peer(table: string): Promise<number> {
   const t0 = performance.now();
   // No shell: kcat's stdout is piped into clickhouse-client's stdin here.
   const kcat = new Deno.Command("kcat", {
-    args: ["-C", "-b", BROKERS.join(","), "-t", topic, "-e", "-q", "-o", "beginning"],
+    args: [
+      "-C",
+      "-b",
+      BROKERS.join(","),
+      "-t",
+      topic,
+      "-e",
+      "-q",
+      "-o",
+      "beginning",
+    ],
     stdout: "piped",
     stderr: "piped",
   }).spawn();
