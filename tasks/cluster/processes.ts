@@ -8,7 +8,7 @@
 
 import type { Service } from "../../schemas/topology.ts";
 import { abs, ROOT } from "./paths.ts";
-import type { NativeSpec } from "./specs.ts";
+import type { NativeSpec } from "./spec.ts";
 
 /** `.cluster/<svc>/pid` path (absolute). */
 export function pidFile(svc: Service): string {

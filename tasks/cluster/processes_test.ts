@@ -16,7 +16,7 @@ import {
   startService,
   stopService,
 } from "./processes.ts";
-import type { NativeSpec } from "./specs.ts";
+import type { NativeSpec } from "./spec.ts";
 
 const FILES = needsPermissions(
   { name: "read", path: ".data" },
