@@ -27,6 +27,7 @@ import {
 import { Supervised } from "./flow/supervisor.ts";
 import { verifyRun } from "./verify.ts";
 import { freshnessFromScrape } from "./flow/freshness.ts";
+import { hopsFromScrape } from "./flow/hops.ts";
 
 const SPEC = {
   name: "start",
@@ -233,6 +234,7 @@ if (import.meta.main) {
       after,
       kills,
       freshness: freshnessFromScrape(finalScrapes),
+      hops: hopsFromScrape(finalScrapes),
     };
     await Deno.writeTextFile(
       `${runDir}/manifest.json`,

@@ -38,6 +38,7 @@ import {
   renderChecks,
   type RunManifest,
 } from "./flow/reconcile.ts";
+import { renderHops } from "./flow/hops.ts";
 
 const SPEC = {
   name: "verify",
@@ -166,6 +167,12 @@ export async function verifyRun(m: RunManifest): Promise<number> {
         } s   (${f.count} rows)`,
       );
     }
+  }
+  if (m.hops && Object.keys(m.hops.hops).length) {
+    console.log(
+      "\nhops (created → file → shipper → Kafka → sink → ClickHouse, per event):",
+    );
+    for (const line of renderHops(m.hops)) console.log(line);
   }
   return checks.every((c) => c.ok) ? 0 : 1;
 }

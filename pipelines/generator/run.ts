@@ -7,6 +7,7 @@
  * @module
  */
 // Direct import: the bench and unit tests load this without npm clients.
+import { HopClock, type HopHistogram } from "../runtime/hops.ts";
 import { sleep } from "../runtime/shutdown.ts";
 import { type Curve, curveWeight, type EventClock } from "./clock.ts";
 import type { CdcModel } from "./models/cdc.ts";
@@ -36,6 +37,11 @@ export interface LoopOptions {
   signal: AbortSignal;
   /** Housekeeping callback, about every 250 ms and once at the end. */
   onTick?: () => void | Promise<void>;
+  /**
+   * Observes the `write` hop (event timestamp → its buffer written out) per
+   * write-out; only meaningful with wall-clock timestamps.
+   */
+  hops?: HopHistogram;
 }
 
 /** What a loop did. */
@@ -119,6 +125,8 @@ export async function runEventLoop(
   const t0 = performance.now();
   const pacer = new Pacer(o.rate, o.curve, () => clock.peek(), o.signal);
   const slot = newSlot();
+  // Timestamps of the events buffered since the last write-out (plain sums).
+  const written = new HopClock();
   let generated = 0;
   let nextTick = t0 + TICK_MS;
   let stoppedBy: StopReason = "signal";
@@ -143,7 +151,9 @@ export async function runEventLoop(
       await pacer.acquire(n);
       if (o.signal.aborted) break;
       for (let i = 0; i < n; i++) {
-        model.next(slot, clock.tick());
+        const ts = clock.tick();
+        model.next(slot, ts);
+        written.mark(ts);
         const wait = out.write(slot);
         if (wait) await wait;
       }
@@ -152,11 +162,13 @@ export async function runEventLoop(
       if (now >= nextTick) {
         nextTick = now + TICK_MS;
         await out.tick();
+        written.observe(o.hops, "write", Date.now());
         await o.onTick?.();
         if (o.rate <= 0) await yieldToEventLoop();
       }
     }
     await out.flush();
+    written.observe(o.hops, "write", Date.now());
   } catch (err) {
     // Reported with a summary of what was done before it, then rethrown.
     stoppedBy = err instanceof OutputClosed ? "output-closed" : "error";

@@ -31,6 +31,7 @@ import {
   requestBody,
   type TakenRange,
 } from "./encoder.ts";
+import { observeFetch, observeInsert } from "./hops.ts";
 import { decodeManifest, encodeManifest } from "./manifest.ts";
 import type { SinkMetrics } from "./metrics.ts";
 import { routeTopic, shardOfPartition } from "./routes.ts";
@@ -435,6 +436,7 @@ export class Sink {
       }
     }
     if (n > 0) {
+      observeFetch(metrics.hops, messages, now);
       metrics.messagesIn.inc({ topic }, n);
       this.#lastMessageAt = now;
       this.#sawMessages = true;
@@ -644,6 +646,7 @@ export class Sink {
         );
         metrics.batchRows.observe({ table: req.table }, rows);
         observeFreshness(metrics.freshness.labels({ table: req.table }), req);
+        observeInsert(metrics.hops, req, Date.now());
         metrics.rowsOut.inc({ table: req.table }, rows);
         metrics.batches.inc({ table: req.table });
         metrics.lastInsertTime.set(
