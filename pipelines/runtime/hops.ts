@@ -24,10 +24,9 @@
  *
  * @module
  */
-import type { prom } from "./metrics.ts";
+import { HOP_METRIC, type prom } from "./metrics.ts";
 
-/** Name of the hop histogram. */
-export const HOP_METRIC = "pipeline_hop_seconds";
+export { HOP_METRIC };
 
 /** The hops in journey order. */
 export const HOPS = ["write", "read", "produce", "fetch", "insert"] as const;
