@@ -196,6 +196,10 @@ if (import.meta.main) {
     }
 
     console.error("==> stopping generators");
+    // Their write hop: the final scrape comes after they stopped.
+    const generatorScrapes = await scrapeAll(
+      procs.filter((p) => isGenerator(p.spec.name)),
+    );
     for (const p of procs.filter((p) => isGenerator(p.spec.name))) {
       await p.stop();
     }
@@ -235,7 +239,7 @@ if (import.meta.main) {
       after,
       kills,
       freshness: freshnessFromScrape(finalScrapes),
-      hops: hopsFromScrape(finalScrapes),
+      hops: hopsFromScrape({ ...finalScrapes, ...generatorScrapes }),
     };
     await Deno.writeTextFile(
       `${runDir}/manifest.json`,
