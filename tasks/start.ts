@@ -35,6 +35,8 @@ import { Supervised } from "./flow/supervisor.ts";
 import { launchTask } from "./_launch.ts";
 import { verifyRun } from "./verify.ts";
 import { freshnessFromScrape } from "./flow/freshness.ts";
+import { hopsFromScrape } from "./flow/hops.ts";
+import { behind, type DrainState, drainState } from "./flow/drain.ts";
 
 const SPEC = {
   name: "start",
@@ -213,6 +215,10 @@ if (import.meta.main) {
     }
 
     console.error("==> stopping generators");
+    // Their write hop: the final scrape comes after they stopped.
+    const generatorScrapes = await scrapeAll(
+      procs.filter((p) => isGenerator(p.spec.name)),
+    );
     for (const p of procs.filter((p) => isGenerator(p.spec.name))) {
       await p.stop();
     }
@@ -252,6 +258,7 @@ if (import.meta.main) {
       after,
       kills,
       freshness: freshnessFromScrape(finalScrapes),
+      hops: hopsFromScrape({ ...finalScrapes, ...generatorScrapes }),
     };
     await Deno.writeTextFile(
       `${runDir}/manifest.json`,
@@ -305,49 +312,51 @@ async function drain(
   deadline: number,
   log: ReturnType<typeof createLogger>,
 ): Promise<void> {
+  const t0 = Date.now();
   let stable = 0;
-  let last = "";
+  let last: DrainState | undefined;
+  let lagging: string[] = ["no check completed"];
+  let lastLog = t0;
   while (Date.now() < deadline) {
     try {
-      if (await settledOnce()) stable++;
+      const now = await checkOnce();
+      lagging = behind(now, last);
+      last = now;
+      if (lagging.length === 0) stable++;
       else stable = 0;
     } catch (err) {
       // Leader elections and broker restarts make admin calls fail for a
       // moment: not settled, try again.
       log.debug("drain check failed", { err });
+      lagging = [`check failed: ${String(err)}`];
       stable = 0;
     }
-    if (stable >= 3) return;
+    if (stable >= 3) {
+      log.info("stages drained", { seconds: (Date.now() - t0) / 1000 });
+      return;
+    }
+    if (Date.now() - lastLog >= 15_000) {
+      lastLog = Date.now();
+      log.info("draining", { behind: lagging.join("; ") });
+    }
     await sleep(1000);
   }
-  log.warn("stages did not drain before the deadline; verifying anyway");
+  log.warn("stages did not drain before the deadline; verifying anyway", {
+    behind: lagging.join("; "),
+    waited_s: Math.round((Date.now() - t0) / 1000),
+  });
 
-  async function settledOnce(): Promise<boolean> {
+  async function checkOnce(): Promise<DrainState> {
     const s = await scrapeAll(procs);
-    const sum = (p: string, name: string) =>
-      s[p]?.filter((x) => x.name === name).reduce((n, x) => n + x.value, 0);
-    // A generator killed mid-write can leave a torn last line that is never
-    // shipped, so the shipper counts as drained when its lag stops moving.
-    const shipper = `${sum("shipper", "shipper_events_sent_total")}/${
-      sum("shipper", "shipper_checkpoint_lag_bytes")
-    }`;
     const sinkLag = await groupLag(kafka, "flow-sink", [
       "security.events",
       ...HTTP_TOPICS,
       "logs.error",
     ]);
     const mirrorLag = await groupLag(kafka, "flow-sink-cdc", cdcTopics);
-    const quietMs =
-      s["cdc"]?.find((x) =>
-        x.name === "debezium_metrics_MilliSecondsSinceLastEvent"
-      )?.value ?? 0;
     const ends = JSON.stringify(
       await highWatermarks(kafka, [...FLOW_TOPICS, ...cdcTopics]),
     );
-    const state = `${shipper}|${ends}`;
-    const settled = sinkLag === 0 && mirrorLag === 0 && quietMs > 2000 &&
-      state === last;
-    last = state;
-    return settled;
+    return drainState(s, { sinkLag, mirrorLag, ends });
   }
 }

@@ -182,6 +182,7 @@ const HEALTHY_RUN_METRICS: Record<string, string[]> = {
     "shipper_http_events_accepted_total",
     "shipper_http_requests_total",
     "shipper_dead_letters_total", // the test feeds a bad line
+    "pipeline_hop_seconds_bucket", // hops read and produce (file lines)
   ],
   sink: [
     "sink_messages_in_total",
@@ -198,6 +199,7 @@ const HEALTHY_RUN_METRICS: Record<string, string[]> = {
     "sink_last_insert_timestamp_seconds",
     "sink_clickhouse_replica_up",
     "sink_dead_letters_total", // the test feeds a bad message
+    "pipeline_hop_seconds_bucket", // hops fetch and insert
   ],
   cdc: [
     "debezium_metrics_Connected",

@@ -19,6 +19,8 @@ import {
 } from "./grafana.ts";
 
 const R = "[$__rate_interval]";
+/** The pipelines' hop histogram (pipelines/runtime/hops.ts). */
+const HOP_METRIC = "pipeline_hop_seconds";
 const PIPELINE_JOBS = `job=~"generator|shipper|sink|cdc"`;
 /** Every topic but Kafka's internal ones and the dead-letter topics. */
 const DATA_TOPICS = `topic!="",topic!~"__.*|dlq\\\\..*"`;
@@ -155,6 +157,32 @@ export const pipelines: DashboardDef = {
   FROM analytics.fact_log WHERE $__timeFilter(_ingested_at)
 ) GROUP BY time ORDER BY time`,
       }],
+    }),
+    panel.timeseries({
+      title: "Where the time goes: mean seconds per hop (stacked = end to end)",
+      description:
+        "pipeline_hop_seconds: created → written to file (write, generator) → read by the shipper (read) → acknowledged by Kafka (produce) → fetched by the sink (fetch, from the record's create time, so it also holds the produce round trip) → acknowledged by ClickHouse (insert). Observed per batch, weighted by events. The stack adds up to the end-to-end delay.",
+      unit: "s",
+      w: 12,
+      h: 9,
+      stack: true,
+      queries: [{
+        expr:
+          `sum by (hop) (rate(${HOP_METRIC}_sum${R})) / sum by (hop) (rate(${HOP_METRIC}_count${R}))`,
+        legend: "{{hop}}",
+      }],
+    }),
+    panel.timeseries({
+      title: "Hop latency p50 / p99",
+      description:
+        "Per hop of the event path, p50 and p99 (the same histogram; a batch's events count at its mean). The hop whose p99 jumps is where the stall is.",
+      unit: "s",
+      w: 12,
+      h: 9,
+      queries: [
+        hq(0.5, HOP_METRIC, "hop", "p50 {{hop}}"),
+        hq(0.99, HOP_METRIC, "hop", "p99 {{hop}}"),
+      ],
     }),
     panel.row("Kafka consumer lag (sink)"),
     panel.stat({

@@ -14,6 +14,7 @@ import {
   UsageError,
 } from "../runtime/mod.ts";
 import { GENERATOR_SPEC, toConfig } from "./config.ts";
+import { WallClock } from "./clock.ts";
 import { GeneratorMetrics } from "./metrics.ts";
 import { randomSeed } from "./prng.ts";
 import {
@@ -99,7 +100,11 @@ async function generate({ options, log, registry, shutdown }: Ctx) {
       metrics.sync(out.name, out.stats);
       progress.update(out.stats.events, out.stats.errors);
     };
-    const loop = runEventLoop(model, clock, out, { ...limits, onTick });
+    // The write hop needs real event times and a file (Kafka: not acked yet).
+    const hops = clock instanceof WallClock && cfg.to === "file"
+      ? metrics.hops
+      : undefined;
+    const loop = runEventLoop(model, clock, out, { ...limits, onTick, hops });
     loopDone = loop;
     const result = await loop;
     failure = result.error;

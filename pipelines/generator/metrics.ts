@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { prom } from "../runtime/mod.ts";
+import { HopHistogram, prom } from "../runtime/mod.ts";
 import type { CdcCounts } from "./outputs/cdc_sink.ts";
 import type { OutputStats } from "./outputs/mod.ts";
 
@@ -20,6 +20,8 @@ export class GeneratorMetrics {
   readonly cdcTransactions: prom.Counter;
   readonly cdcSkipped: prom.Counter;
   readonly targetRate: prom.Gauge<"kind">;
+  /** `pipeline_hop_seconds` (hop `write`, file output, wall clock). */
+  readonly hops: HopHistogram;
   readonly #seen = new Map<string, number>();
 
   /** Registers the metrics in `registry`. */
@@ -73,6 +75,7 @@ export class GeneratorMetrics {
       labelNames: ["kind"],
       registers,
     });
+    this.hops = new HopHistogram(registry);
   }
 
   #delta(key: string, total: number): number {

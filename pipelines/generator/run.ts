@@ -7,6 +7,7 @@
  * @module
  */
 // Direct import: the bench and unit tests load this without npm clients.
+import { HopClock, type HopHistogram } from "../runtime/hops.ts";
 import { sleep } from "../runtime/shutdown.ts";
 import { type Curve, curveWeight, type EventClock } from "./clock.ts";
 import type { CdcModel } from "./models/cdc.ts";
@@ -48,6 +49,11 @@ export interface LoopOptions {
   onTick?: () => void | Promise<void>;
   /** Wall time (default {@link REAL_TIME}). */
   time?: LoopTime;
+  /**
+   * Observes the `write` hop (event timestamp → its buffer written out) per
+   * write-out; only meaningful with wall-clock timestamps.
+   */
+  hops?: HopHistogram;
 }
 
 /** What a loop did. */
@@ -130,6 +136,8 @@ interface Work {
   exhausted(generated: number): boolean;
   /** Makes one paced batch: how many it made, or why to stop instead. */
   step(pacer: Pacer, generated: number): Promise<number | StopReason>;
+  /** After each write-out of the target (housekeeping tick, final flush). */
+  written?(): void;
 }
 
 /**
@@ -171,11 +179,13 @@ async function drive(
       if (now >= nextTick) {
         nextTick = now + TICK_MS;
         await target.tick();
+        work.written?.();
         await o.onTick?.();
         if (o.rate <= 0) await yieldToEventLoop();
       }
     }
     await target.flush();
+    work.written?.();
   } catch (err) {
     // Reported with a summary of what was done before it, then rethrown.
     stoppedBy = err instanceof OutputClosed ? "output-closed" : "error";
@@ -193,6 +203,8 @@ export function runEventLoop(
   o: LoopOptions,
 ): Promise<LoopResult> {
   const slot = newSlot();
+  // Timestamps of the events buffered since the last write-out (plain sums).
+  const marks = new HopClock();
   return drive(o, clock, out, {
     exhausted: (generated) => o.count !== undefined && generated >= o.count,
     async step(pacer, generated) {
@@ -201,12 +213,15 @@ export function runEventLoop(
       await pacer.acquire(n);
       if (o.signal.aborted) return "signal";
       for (let i = 0; i < n; i++) {
-        model.next(slot, clock.tick());
+        const ts = clock.tick();
+        model.next(slot, ts);
+        marks.mark(ts);
         const wait = out.write(slot);
         if (wait) await wait;
       }
       return n;
     },
+    written: () => marks.observe(o.hops, "write", Date.now()),
   });
 }
 

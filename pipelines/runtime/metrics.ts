@@ -9,6 +9,12 @@ import client from "prom-client";
 
 export { client as prom };
 
+/**
+ * The hop histogram every pipeline exports (see hops.ts): seconds an event
+ * spends in each hop of its journey, label `hop`.
+ */
+export const HOP_METRIC = "pipeline_hop_seconds";
+
 /** A fresh registry with process metrics labelled by pipeline name. */
 export function createRegistry(pipeline: string): client.Registry {
   const registry = new client.Registry();

@@ -25,6 +25,7 @@ export * from "./credentials.ts";
 export * from "./contract.ts";
 export * from "./endpoints.ts";
 export * from "./kafka.ts";
+export * from "./hops.ts";
 export * from "./log.ts";
 export * from "./metrics.ts";
 export * from "./postgres.ts";

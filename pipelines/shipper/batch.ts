@@ -10,6 +10,7 @@
  * @module
  */
 import type { Buffer } from "node:buffer";
+import { HopClock } from "../runtime/hops.ts";
 
 /** A Kafka message as handed to KafkaJS. */
 export interface OutMessage {
@@ -45,6 +46,10 @@ export interface Batch {
   deadLetters: number;
   /** Called once Kafka acknowledged every message: commit the checkpoint. */
   ack(): Promise<void>;
+  /** Mean time its file lines were read (epoch ms; NaN: none, e.g. http). */
+  readAtMs?: number;
+  /** File lines behind {@link readAtMs} (the `produce` hop's weight). */
+  readLines?: number;
 }
 
 /** Accumulates messages for one batch. */
@@ -56,6 +61,8 @@ export class BatchBuilder {
   deadLetters = 0;
   /** When the first event was added (ms since epoch), 0 when empty. */
   firstAt = 0;
+  /** Read times of the file lines in it (the `produce` hop's start). */
+  readonly reads = new HopClock();
 
   /** Creates an empty builder with `limits`. */
   constructor(readonly limits: BatchLimits) {}
@@ -107,6 +114,8 @@ export class BatchBuilder {
       bytes: this.bytes,
       deadLetters: this.deadLetters,
       ack,
+      readAtMs: this.reads.meanMs,
+      readLines: this.reads.count,
     };
   }
 }

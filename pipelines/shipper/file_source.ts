@@ -34,7 +34,7 @@ import type { Encoder, Format } from "./encoder.ts";
 import { findByInode, readHead, sha256 } from "./_file_ops.ts";
 import { expandGlob, type GlobPlan, planGlob } from "./glob.ts";
 import { LineCutter } from "./lines.ts";
-import type { ShipperMetrics } from "./metrics.ts";
+import { observeRead, type ShipperMetrics } from "./metrics.ts";
 
 /** Bytes hashed to fingerprint a file. */
 export const FINGERPRINT_BYTES = 1024;
@@ -289,7 +289,10 @@ export class FileSource {
     if (lineEnd > (this.#marks.get(f.key)?.end ?? -1)) {
       this.#marks.set(f.key, { file: f, gen: f.gen, end: lineEnd });
     }
-    if (lines > 0) o.metrics.linesRead.inc({ source: "file" }, lines);
+    if (lines > 0) {
+      o.metrics.linesRead.inc({ source: "file" }, lines);
+      await observeRead(o.metrics, b.reads, h, lines);
+    }
     return progressed;
   }
 

@@ -43,7 +43,7 @@ import {
 import { murmur2 } from "./_kafkajs_fast.ts";
 import type { Batch, BoundedQueue, OutMessage } from "./batch.ts";
 import { type DeadLetter, DLQ_ORIGINAL_MAX_CHARS } from "./encoder.ts";
-import type { ShipperMetrics } from "./metrics.ts";
+import { observeProduce, type ShipperMetrics } from "./metrics.ts";
 
 /** Compression choices KafkaJS supports without extra packages. */
 export const COMPRESSIONS = ["gzip", "none"] as const;
@@ -312,6 +312,7 @@ export class KafkaSink {
   /** Marks `entry` acknowledged by Kafka; acks the ready head batches. */
   #finish(entry: InFlight): void {
     entry.done = true;
+    observeProduce(this.#o.metrics, entry.batch);
     this.#acking = this.#acking.then(async () => {
       // In order: the checkpoint never passes a batch still in flight. A
       // batch leaves the window only once its checkpoint is written, so the

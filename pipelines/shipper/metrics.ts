@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { prom } from "../runtime/mod.ts";
+import { type HopClock, HopHistogram, prom } from "../runtime/mod.ts";
 
 /** All shipper metrics, registered on one registry. */
 export interface ShipperMetrics {
@@ -21,6 +21,8 @@ export interface ShipperMetrics {
   bufferSegments: prom.Gauge<never>;
   httpRequests: prom.Counter<"code">;
   httpEventsAccepted: prom.Counter<never>;
+  /** `pipeline_hop_seconds`: hops `read` and `produce` (file lines). */
+  hops: HopHistogram;
 }
 
 /** Creates and registers the shipper metrics. */
@@ -107,5 +109,32 @@ export function createMetrics(registry: prom.Registry): ShipperMetrics {
       help: "Events accepted (202) by HTTP ingest, durably buffered",
       registers,
     }),
+    hops: new HopHistogram(registry),
   };
+}
+
+/**
+ * The `read` hop of `lines` just read from `file`: its mtime (the last
+ * write) stands for when they were written, one fstat per productive read.
+ * Also marks their read time in `reads` (the batch's `produce` hop).
+ */
+export async function observeRead(
+  m: ShipperMetrics,
+  reads: HopClock,
+  file: Deno.FsFile,
+  lines: number,
+): Promise<void> {
+  const now = Date.now();
+  reads.mark(now, lines);
+  const mtime = (await file.stat().catch(() => undefined))?.mtime?.getTime();
+  if (mtime) m.hops.observe("read", (now - mtime) / 1000, lines);
+}
+
+/** The `produce` hop of a batch Kafka just acknowledged (file lines). */
+export function observeProduce(
+  m: ShipperMetrics,
+  b: { readAtMs?: number; readLines?: number },
+): void {
+  if (!b.readLines) return;
+  m.hops.observe("produce", (Date.now() - b.readAtMs!) / 1000, b.readLines);
 }

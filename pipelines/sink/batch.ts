@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { HopClock } from "../runtime/hops.ts";
 import type { PendingRange } from "./manifest.ts";
 
 /** A message that became a dead letter. */
@@ -37,6 +38,8 @@ export class Range {
   readonly offsets = new Map<string, number[]>();
   /** Event (or commit) times of the rows by `table|shard`, for freshness. */
   readonly eventTimes = new Map<string, number[]>();
+  /** Per `table|shard`: when its rows were fetched (the `insert` hop). */
+  readonly fetchTimes = new Map<string, HopClock>();
   readonly deadLetters: DeadLetter[] = [];
   readonly truncates: Truncate[] = [];
   rows = 0;
@@ -118,6 +121,9 @@ export class Range {
     }
     g.push(closed ? line : line + this.#suffix);
     this.offsets.get(key)!.push(offset);
+    let f = this.fetchTimes.get(key);
+    if (!f) this.fetchTimes.set(key, f = new HopClock());
+    f.mark(now);
     if (eventMs !== undefined && Number.isFinite(eventMs)) {
       let t = this.eventTimes.get(key);
       if (!t) this.eventTimes.set(key, t = []);

@@ -22,6 +22,7 @@ import {
   requestBody,
   type TakenRange,
 } from "./encoder.ts";
+import { observeInsert } from "./hops.ts";
 import type { SinkMetrics } from "./metrics.ts";
 import {
   Aborted,
@@ -120,6 +121,7 @@ export class FlushWrites {
         );
         metrics.batchRows.observe({ table: req.table }, rows);
         observeFreshness(metrics.freshness.labels({ table: req.table }), req);
+        observeInsert(metrics.hops, req, Date.now());
         metrics.rowsOut.inc({ table: req.table }, rows);
         metrics.batches.inc({ table: req.table });
         metrics.lastInsertTime.set(

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { prom } from "../runtime/mod.ts";
+import { HopHistogram, prom } from "../runtime/mod.ts";
 
 /** All metrics of the sink. */
 export interface SinkMetrics {
@@ -24,6 +24,8 @@ export interface SinkMetrics {
   unknownFields: prom.Counter<"table">;
   flushes: prom.Counter;
   lastInsertTime: prom.Gauge<"table" | "shard">;
+  /** `pipeline_hop_seconds`: hops `fetch` and `insert`. */
+  hops: HopHistogram;
 }
 
 /** Registers the sink's metrics on `registry`. */
@@ -129,5 +131,6 @@ export function createSinkMetrics(registry: prom.Registry): SinkMetrics {
       labelNames: ["table", "shard"],
       registers,
     }),
+    hops: new HopHistogram(registry),
   };
 }

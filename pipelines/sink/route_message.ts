@@ -10,6 +10,7 @@
 import type { EachBatchPayload } from "kafkajs";
 import type { AnyTables } from "./any_table.ts";
 import type { PartitionState } from "./batch.ts";
+import { observeFetch } from "./hops.ts";
 import type { SinkMetrics } from "./metrics.ts";
 import { type Route, routeTopic } from "./routes.ts";
 import { EVENT_TABLES } from "./tables.ts";
@@ -124,7 +125,10 @@ export class Router {
           range.addSkip(offset, now);
       }
     }
-    if (n > 0) metrics.messagesIn.inc({ topic }, n);
+    if (n > 0) {
+      observeFetch(metrics.hops, messages, now);
+      metrics.messagesIn.inc({ topic }, n);
+    }
     return n;
   }
 }

@@ -9,6 +9,7 @@ import type { ClickHouseClient } from "../../pipelines/runtime/clickhouse.ts";
 import { sqlString } from "../../pipelines/runtime/clickhouse.ts";
 import type { Kafka } from "../../pipelines/runtime/kafka.ts";
 import type { pg } from "../../pipelines/runtime/postgres.ts";
+import type { HopBreakdown } from "./hops.ts";
 import { readRanges, type Watermarks } from "./kafka_ranges.ts";
 
 /** What `start` records about a run, read back by `verify`. */
@@ -30,6 +31,8 @@ export interface RunManifest {
   kills: Array<{ process: string; atS: number }>;
   /** Freshness percentiles measured by the sink, seconds. */
   freshness?: Record<string, { p50: number; p99: number; count: number }>;
+  /** Per-hop latency of the event path (tasks/flow/hops.ts), seconds. */
+  hops?: HopBreakdown;
 }
 
 /** The figures of one compared table or topic. */

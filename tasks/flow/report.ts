@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { type HopBreakdown, renderHops } from "./hops.ts";
 import {
   type Check,
   renderChecks,
@@ -34,6 +35,8 @@ export interface VerifyReport {
   deadLetters: Record<string, number>;
   /** Freshness percentiles in seconds, per table (a figure, not a check). */
   freshness: Record<string, { p50: number; p99: number; count: number }>;
+  /** Per-hop latency of the event path, seconds (absent in older runs). */
+  hops?: HopBreakdown;
 }
 
 /** Assembles the report of a run from its checks. */
@@ -58,10 +61,11 @@ export function buildReport(m: RunManifest, checks: Check[]): VerifyReport {
     tables: [...tables.values()],
     deadLetters,
     freshness: m.freshness ?? {},
+    ...(m.hops ? { hops: m.hops } : {}),
   };
 }
 
-/** The human-readable output of `verify`: run line, table, freshness. */
+/** The human-readable output of `verify`: run line, table, freshness, hops. */
 export function renderReport(r: VerifyReport): string {
   const kills = r.kills.length
     ? `, kill -9: ${r.kills.map((k) => `${k.process}@${k.atS}s`).join(" ")}`
@@ -82,6 +86,12 @@ export function renderReport(r: VerifyReport): string {
         } s   (${f.count} rows)`,
       );
     }
+  }
+  if (r.hops && Object.keys(r.hops.hops).length) {
+    out.push(
+      "\nhops (created → file → shipper → Kafka → sink → ClickHouse, per event):",
+    );
+    out.push(...renderHops(r.hops));
   }
   return out.join("\n");
 }
