@@ -32,7 +32,7 @@ const LAUNCHER_FLAGS = [
   "--allow-run=tasks/cluster/daemonize.sh,java,setpriv,kill,ps,docker,docker-compose",
   "--allow-env=NODE_ENV,PGBINARY,PGOPTIONS,PGSSLMODE,PGSSLNEGOTIATION,PGCLIENT_ENCODING," +
   "PGREPLICATION,PGAPPNAME,KAFKAJS_LOG_LEVEL,KAFKAJS_DEBUG_PROTOCOL_BUFFERS,KAFKAJS_DEBUG_EXTENDED_PROTOCOL_BUFFERS," +
-  "ALERT_WEBHOOK_URL",
+  "ALERT_WEBHOOK_URL,CLICKHOUSE_USER,CLICKHOUSE_PASSWORD",
 ];
 
 const decoder = new TextDecoder();
@@ -330,11 +330,24 @@ Deno.test("up a second time is a no-op that ends healthy", async () => {
 
 Deno.test("compose: committed compose/ matches the topology; docker-compose accepts it", async () => {
   assert.deepEqual(await composeDrift(), [], "run `deno task compose:gen`");
-  const out = await new Deno.Command("docker-compose", {
-    args: ["-f", "compose/docker-compose.yml", "config", "-q"],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const compose = (env: Record<string, string>) =>
+    new Deno.Command("docker-compose", {
+      args: ["-f", "compose/docker-compose.yml", "config", "-q"],
+      clearEnv: true,
+      env: { PATH: "/usr/local/bin:/usr/bin:/bin", ...env },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  // The passwords are required: without them compose refuses to start.
+  const refused = await compose({});
+  assert.equal(refused.success, false);
+  assert.match(decoder.decode(refused.stderr), /set CLICKHOUSE_PASSWORD/);
+  const out = await compose({
+    CLICKHOUSE_PASSWORD: "x",
+    CLICKHOUSE_PASSWORD_SHA256: "0".repeat(64),
+    CLICKHOUSE_READONLY_PASSWORD: "y",
+    CLICKHOUSE_READONLY_PASSWORD_SHA256: "1".repeat(64),
+  });
   assert.ok(out.success, decoder.decode(out.stderr));
 });
 
