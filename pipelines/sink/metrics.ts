@@ -24,6 +24,10 @@ export interface SinkMetrics {
   unknownFields: prom.Counter<"table">;
   flushes: prom.Counter;
   lastInsertTime: prom.Gauge<"table" | "shard">;
+  /** CDC schema versions whose column type the mirror cannot take. */
+  cdcSchemaConflicts: prom.Counter<"table">;
+  /** CDC rows whose unchanged TOASTed value was merged from an earlier version. */
+  cdcToastMerged: prom.Counter<"table">;
 }
 
 /** Registers the sink's metrics on `registry`. */
@@ -127,6 +131,20 @@ export function createSinkMetrics(registry: prom.Registry): SinkMetrics {
       name: "sink_last_insert_timestamp_seconds",
       help: "When the last insert into a table on a shard was acknowledged",
       labelNames: ["table", "shard"],
+      registers,
+    }),
+    cdcSchemaConflicts: new prom.Counter({
+      name: "sink_cdc_schema_conflicts_total",
+      help:
+        "CDC schema versions with a column type change the mirror cannot take (their rows are dead letters)",
+      labelNames: ["table"],
+      registers,
+    }),
+    cdcToastMerged: new prom.Counter({
+      name: "sink_cdc_toast_merged_total",
+      help:
+        "CDC updates whose unchanged TOASTed columns were taken from the latest earlier version",
+      labelNames: ["table"],
       registers,
     }),
   };

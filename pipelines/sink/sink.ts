@@ -32,6 +32,8 @@ import {
   type TakenRange,
 } from "./encoder.ts";
 import { decodeManifest, encodeManifest } from "./manifest.ts";
+import { AutoMirrors, prepareWithRetry } from "./cdc_auto.ts";
+import { resolveToast, toastCount } from "./cdc_toast.ts";
 import type { SinkMetrics } from "./metrics.ts";
 import { routeTopic, shardOfPartition } from "./routes.ts";
 import {
@@ -115,7 +117,18 @@ export class Sink {
 
   constructor(deps: SinkDeps) {
     this.#d = deps;
+    if (deps.config.mode === "cdc") {
+      this.#auto = new AutoMirrors(
+        deps.service,
+        deps.config.database,
+        deps.log,
+        (table) => deps.metrics.cdcSchemaConflicts.inc({ table }),
+      );
+    }
   }
+
+  /** Mirrors created from message schemas (cdc mode). */
+  readonly #auto: AutoMirrors | undefined;
 
   /** Aborted when the sink stops; cancels ClickHouse retries. */
   get signal(): AbortSignal {
@@ -343,6 +356,14 @@ export class Sink {
     }
     this.#setPaused(false);
     if (st.dropped || p.isStale()) return;
+    if (this.#auto && this.#destination(batch.topic)?.kind === "cdc") {
+      // Mirrors and new columns exist before their rows are buffered.
+      await prepareWithRetry(this.#auto, batch.messages, this.#stop.signal, {
+        log: this.#d.log,
+        heartbeat: () => p.heartbeat(),
+      });
+      if (this.#stop.signal.aborted || st.dropped || p.isStale()) return;
+    }
     this.#append(st, batch.topic, batch.partition, batch.messages);
     p.resolveOffset(batch.lastOffset());
     await p.heartbeat();
@@ -367,7 +388,7 @@ export class Sink {
         kind: "event",
         table: EVENT_TABLES[target as keyof typeof EVENT_TABLES],
       };
-    } else dest = { kind: "cdc", target };
+    } else dest = { kind: "cdc", target, auto: this.#auto };
     this.#targets.set(topic, dest);
     return dest;
   }
@@ -546,13 +567,14 @@ export class Sink {
       for (const t of taken) t.range.intentCommitted = true;
       // Revoked meanwhile: the new owner re-forms and inserts them.
       const active = taken.filter((t) => !t.state.dropped);
-      // 2. Rows, per table and shard, in parallel across shards.
-      await Promise.all(
-        buildRequests(
-          active,
-          (table) => this.#d.tables?.byInsertTable(table) !== undefined,
-        ).map((req) => this.#insert(req, signal)),
+      // 2. Rows, per table and shard, in parallel across shards (TOASTed
+      // values of auto mirrors completed first, from earlier versions).
+      const requests = buildRequests(
+        active,
+        (table) => this.#d.tables?.byInsertTable(table) !== undefined,
       );
+      if (this.#auto) await this.#completeToast(requests, signal);
+      await Promise.all(requests.map((req) => this.#insert(req, signal)));
       // 3. Dead letters: table, then topic.
       for (const t of active) {
         t.range.deadLetters.sort((a, b) => a.offset - b.offset);
@@ -656,6 +678,30 @@ export class Sink {
         this.#rejectRow(req, err);
       }
     }
+  }
+
+  async #completeToast(requests: InsertRequest[], signal: AbortSignal) {
+    const { config, metrics, service } = this.#d;
+    await Promise.all(requests.map(async (req) => {
+      if (!req.table.startsWith("pg_")) return;
+      const local = qualified(config.database, `${req.table}_local`);
+      const before = toastCount(req);
+      if (before === 0) return;
+      const bad = await resolveToast(
+        req,
+        local,
+        (shard, sql) => service.queryText(shard, sql, signal),
+      );
+      // From the last: indexes stay valid while splicing.
+      for (const u of bad.reverse()) {
+        const part = req.parts[u.part];
+        const [line] = part.lines.splice(u.index, 1);
+        const [offset] = part.offsets.splice(u.index, 1);
+        this.#lineToDeadLetter(part.taken.range, line, u.reason, offset);
+      }
+      const merged = before - bad.length;
+      if (merged > 0) metrics.cdcToastMerged.inc({ table: req.table }, merged);
+    }));
   }
 
   /** Moves the row ClickHouse refused into its range's dead letters. */
