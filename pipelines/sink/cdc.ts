@@ -11,6 +11,7 @@ import {
   mirrorName,
   schemaText,
 } from "./cdc_auto.ts";
+import { parseExact } from "./cdc_types.ts";
 import { enrichment, type MessageMeta, parseObject } from "./validate.ts";
 
 /** How a mirrored column is converted. */
@@ -113,7 +114,10 @@ export function encodeChange(
   auto?: AutoMirrors,
 ): CdcResult {
   if (value === null) return { kind: "skip", why: "tombstone" };
-  const parsed = parseObject(value);
+  // Schema-carrying messages may mirror any table: keep int64 exact.
+  const parsed = auto && value.startsWith('{"schema":')
+    ? parseExactObject(value)
+    : parseObject(value);
   if (!parsed.ok) return { kind: "invalid", reason: parsed.reason };
   let env = parsed.value;
   // Tolerate JsonConverter with schemas.enable=true.
@@ -230,4 +234,21 @@ function autoChange(
     id: r.hash,
     eventMs,
   };
+}
+
+function parseExactObject(
+  text: string,
+): { ok: true; value: Record<string, unknown> } | {
+  ok: false;
+  reason: string;
+} {
+  try {
+    const v = parseExact(text);
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      return { ok: true, value: v as Record<string, unknown> };
+    }
+    return { ok: false, reason: "not a JSON object" };
+  } catch (err) {
+    return { ok: false, reason: `invalid JSON: ${(err as Error).message}` };
+  }
 }

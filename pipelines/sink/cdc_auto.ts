@@ -20,6 +20,7 @@ import {
   type ColumnMapping,
   type ConnectField,
   mapField,
+  stringify,
 } from "./cdc_types.ts";
 import { fnv1a } from "./routes.ts";
 import { type ClickHouseService, qualified } from "./service.ts";
@@ -288,7 +289,7 @@ export function encodeAutoRow(
   op: string,
 ): { line: string; hash: number } | { reason: string } {
   if (spec.conflict) return { reason: spec.conflict };
-  const keyJson = JSON.stringify(spec.keyFields.map((k) => row[k] ?? null));
+  const keyJson = stringify(spec.keyFields.map((k) => row[k] ?? null));
   const hash = fnv1a(keyJson);
   const parts: string[] = [];
   for (const m of spec.mappings) {

@@ -115,7 +115,7 @@ export function latestSql(
   // _deleted is filtered here, not in WHERE: it must not act before FINAL.
   return `SELECT _key, _deleted, ${
     cols.map(ident).join(", ")
-  } FROM ${localTable} FINAL WHERE _key IN (${list}) FORMAT JSONEachRow`;
+  } FROM ${localTable} FINAL WHERE _key IN (${list})`;
 }
 
 /**

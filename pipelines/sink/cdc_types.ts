@@ -54,9 +54,35 @@ const intScalar = (type: string): Scalar => ({
       : undefined,
 });
 
+/** ES2024 `JSON.rawJSON` (not yet in the TypeScript lib). */
+const rawJSON = (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON;
+
+/** JSON.stringify that writes BigInts (exact 64-bit integers) as numbers. */
+export function stringify(v: unknown): string {
+  return JSON.stringify(
+    v,
+    (_k, x) => typeof x === "bigint" ? rawJSON(x.toString()) : x,
+  );
+}
+
+/**
+ * JSON.parse keeping integers beyond 2^53 exact (as BigInt), from the
+ * source text: Debezium int64 values such as 9007199254740993.
+ */
+export function parseExact(text: string): unknown {
+  return JSON.parse(
+    text,
+    (_k, v, ctx?: { source?: string }) =>
+      typeof v === "number" && !Number.isSafeInteger(v) && ctx?.source &&
+        /^-?\d+$/.test(ctx.source)
+        ? BigInt(ctx.source)
+        : v,
+  );
+}
+
 const STRING: Scalar = {
   type: "String",
-  json: (v) => typeof v === "string" ? JSON.stringify(v) : JSON.stringify(v),
+  json: (v) => typeof v === "string" ? JSON.stringify(v) : stringify(v),
 };
 
 /** Microseconds of an ISO-8601 UTC timestamp (`…T…[.ffffff]Z`). */
