@@ -114,12 +114,7 @@ export function createStatements(
     `CREATE TABLE IF NOT EXISTS ${local} ON CLUSTER ${CLUSTER} (${cols}) ` +
     `ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/${database}/${spec.table}_local', '{replica}', _version) ` +
     `ORDER BY (${order})`,
-    `CREATE TABLE IF NOT EXISTS ${
-      qualified(database, spec.table)
-    } ON CLUSTER ${CLUSTER} AS ${local} ` +
-    `ENGINE = Distributed(${CLUSTER}, ${database}, ${
-      ident(`${spec.table}_local`)
-    }, _key_hash)`,
+    distributedStatement(database, spec.table),
   ];
 }
 
@@ -261,24 +256,40 @@ export class AutoMirrors {
     type: string,
     signal: AbortSignal,
   ): Promise<void> {
-    for (const t of [`${table}_local`, table]) {
-      try {
-        await this.service.command(
-          0,
-          `ALTER TABLE ${
-            qualified(this.database, t)
-          } ON CLUSTER ${CLUSTER} ADD COLUMN ${ident(name)} ${type}`,
-          signal,
-        );
-      } catch (err) {
-        // Another sink instance may have added it meanwhile.
-        const cols = await this.#load(table, signal);
-        if (!cols.has(name)) throw err;
-      }
-    }
+    await this.service.command(
+      0,
+      `ALTER TABLE ${
+        qualified(this.database, `${table}_local`)
+      } ON CLUSTER ${CLUSTER} ADD COLUMN ${ident(name)} ${type}`,
+      signal,
+    );
+    // ClickHouse 18.16 refuses ALTER ON CLUSTER of a Distributed table on a
+    // replicated cluster ("isn't replicated"): it holds no data, so it is
+    // re-created from the altered local table instead.
+    const dist = qualified(this.database, table);
+    await this.service.command(
+      0,
+      `DROP TABLE IF EXISTS ${dist} ON CLUSTER ${CLUSTER}`,
+      signal,
+    );
+    await this.service.command(
+      0,
+      distributedStatement(this.database, table),
+      signal,
+    );
     this.log.info("added column to CDC mirror", { table, column: name, type });
     await this.#load(table, signal);
   }
+}
+
+/** CREATE of the Distributed table over `<table>_local`. */
+export function distributedStatement(database: string, table: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${
+    qualified(database, table)
+  } ON CLUSTER ${CLUSTER} AS ${qualified(database, `${table}_local`)} ` +
+    `ENGINE = Distributed(${CLUSTER}, ${database}, ${
+      ident(`${table}_local`)
+    }, _key_hash)`;
 }
 
 /** A mirror row line (open: enrichment and `_ingested_at` follow). */
