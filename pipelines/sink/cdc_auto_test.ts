@@ -193,3 +193,70 @@ Deno.test("TOAST: placeholders filled from the batch, then from the mirror", asy
   assert.equal(bad[0].index, 3);
   assert.match(bad[0].reason, /TOASTed column\(s\) body/);
 });
+
+Deno.test("auto mirror: first sight creates, a new column is added on the cluster", async () => {
+  const { AutoMirrors } = await import("./cdc_auto.ts");
+  const commands: string[] = [];
+  let cols: Array<{ name: string; type: string }> = [];
+  const service = {
+    query: () => Promise.resolve(cols),
+    command: (_s: number, sql: string) => {
+      commands.push(sql);
+      if (sql.startsWith("CREATE") && sql.includes("ReplicatedReplacing")) {
+        cols = [{ name: "id", type: "Int32" }, {
+          name: "body",
+          type: "Nullable(String)",
+        }];
+      }
+      if (sql.includes("ADD COLUMN")) {
+        cols = [...cols, { name: "extra", type: "Nullable(Int64)" }];
+      }
+      return Promise.resolve();
+    },
+  };
+  const log = { info() {}, warn() {} };
+  const auto = new AutoMirrors(service as never, "analytics", log as never);
+  const schema = (extra: boolean) => ({
+    type: "struct",
+    fields: [{
+      field: "after",
+      type: "struct",
+      fields: [
+        { type: "int32", optional: false, field: "id" },
+        { type: "string", optional: true, field: "body" },
+        ...(extra ? [{ type: "int64", optional: true, field: "extra" }] : []),
+      ],
+    }],
+  });
+  const msg = (extra: boolean) => ({
+    key: JSON.stringify({
+      schema: { fields: [{ type: "int32", field: "id" }] },
+      payload: { id: 1 },
+    }),
+    value: JSON.stringify({
+      schema: schema(extra),
+      payload: { source: { schema: "public", table: "t" } },
+    }),
+  });
+  const signal = new AbortController().signal;
+  await auto.prepare([msg(false)], signal);
+  assert.equal(commands.length, 2);
+  assert.ok(auto.exists("pg_t"));
+  await auto.prepare([msg(false), msg(true)], signal);
+  assert.deepEqual(commands.slice(2).map((c) => c.split(" (")[0]), [
+    "ALTER TABLE `analytics`.`pg_t_local` ON CLUSTER analytics_cluster ADD COLUMN `extra` Nullable(Int64)",
+    "DROP TABLE IF EXISTS `analytics`.`pg_t` ON CLUSTER analytics_cluster",
+    "CREATE TABLE IF NOT EXISTS `analytics`.`pg_t` ON CLUSTER analytics_cluster AS `analytics`.`pg_t_local` ENGINE = Distributed(analytics_cluster, analytics, `pg_t_local`, _key_hash)",
+  ]);
+  // A type the mirror cannot take: the schema version is a conflict.
+  cols = cols.map((c) =>
+    c.name === "extra" ? { ...c, type: "Nullable(String)" } : c
+  );
+  const a = new AutoMirrors(service as never, "analytics", log as never);
+  await a.prepare([msg(true)], signal);
+  const spec = a.spec(JSON.stringify(schema(true)));
+  assert.ok(
+    spec && "table" in spec &&
+      /extra of pg_t is Nullable\(String\)/.test(spec.conflict ?? ""),
+  );
+});
