@@ -11,6 +11,7 @@ import type { Logger } from "../runtime/log.ts";
 import { type pg, redactUrl } from "../runtime/postgres.ts";
 import type { PgTypeInfo, TypeRegistry } from "./convert.ts";
 import type { ColumnMeta, TableMeta } from "./envelope.ts";
+import { tableSchemas } from "./schema.ts";
 import { type Lsn, parseLsn } from "./lsn.ts";
 
 /** What the relay needs to know about the server and its role. */
@@ -133,6 +134,7 @@ export async function describeTables(
   names: string[],
   prefix: string,
   types: TypeRegistry,
+  schemas = false,
 ): Promise<TableMeta[]> {
   const out: TableMeta[] = [];
   for (const full of names) {
@@ -160,7 +162,8 @@ export async function describeTables(
       );
     }
     const cols = await c.query(
-      `SELECT attname, atttypid::int AS type_oid FROM pg_attribute
+      `SELECT attname, atttypid::int AS type_oid, atttypmod AS type_mod
+         FROM pg_attribute
         WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped
           AND attgenerated = ''
         ORDER BY attnum`,
@@ -169,8 +172,11 @@ export async function describeTables(
     const rawCols = cols.rows.map((r) => ({
       name: r.attname as string,
       typeOid: r.type_oid as number,
+      typeMod: r.type_mod as number,
     }));
-    out.push(await buildMeta(oid, schema, table, rawCols, key, prefix, types));
+    out.push(
+      await buildMeta(oid, schema, table, rawCols, key, prefix, types, schemas),
+    );
   }
   return out;
 }
@@ -180,25 +186,43 @@ export async function buildMeta(
   relationOid: number,
   schema: string,
   table: string,
-  columns: { name: string; typeOid: number }[],
+  columns: { name: string; typeOid: number; typeMod?: number }[],
   keyColumns: string[],
   prefix: string,
   types: TypeRegistry,
+  schemas = false,
 ): Promise<TableMeta> {
   await types.resolve(columns.map((c) => c.typeOid));
   const metas: ColumnMeta[] = columns.map((c) => ({
     name: c.name,
     typeOid: c.typeOid,
+    typeMod: c.typeMod ?? -1,
     convert: types.converter(c.typeOid),
   }));
-  return {
+  const topic = topicOf(prefix, schema, table);
+  const meta: TableMeta = {
     relationOid,
     schema,
     table,
-    topic: topicOf(prefix, schema, table),
+    topic,
     columns: metas,
     keyColumns,
   };
+  if (schemas) {
+    // Once per relation version: a Relation message rebuilds the meta.
+    meta.schemas = tableSchemas(
+      topic,
+      metas.map((c) => ({
+        name: c.name,
+        typeOid: c.typeOid,
+        typeMod: c.typeMod ?? -1,
+        optional: !keyColumns.includes(c.name),
+      })),
+      keyColumns,
+      (oid) => types.info(oid),
+    );
+  }
+  return meta;
 }
 
 /**

@@ -56,6 +56,13 @@ export const CDC_SPEC = {
       choices: ["initial", "never"],
       default: "initial",
     },
+    schemas: {
+      type: "string",
+      description:
+        "Wrap keys and values with their Kafka Connect schema, like JsonConverter schemas.enable=true",
+      choices: ["true", "false"],
+      default: "false",
+    },
     tombstones: {
       type: "string",
       description: "Emit a tombstone (key, null value) after each delete",
@@ -149,6 +156,8 @@ export interface CdcConfig {
   topicPrefix: string;
   snapshotMode: "initial" | "never";
   tombstones: boolean;
+  /** `--schemas`: JsonConverter `schemas.enable=true` envelopes. */
+  schemas: boolean;
   heartbeatMs: number;
   statusMs: number;
   walRetentionWarnBytes: number;
@@ -228,6 +237,7 @@ export function toConfig(o: CdcOptions): CdcConfig {
     topicPrefix: o["topic-prefix"],
     snapshotMode: o["snapshot-mode"] as "initial" | "never",
     tombstones: o.tombstones === "true",
+    schemas: o.schemas === "true",
     heartbeatMs: parseDuration(o["heartbeat-interval"]),
     statusMs: Math.max(100, parseDuration(o["status-interval"])),
     walRetentionWarnBytes: parseBytes(o["wal-retention-warn"]),

@@ -441,6 +441,11 @@ export class TypeRegistry {
     }
   }
 
+  /** Catalog info of a resolved non-built-in type. */
+  info(oid: number): PgTypeInfo | undefined {
+    return this.#info.get(oid);
+  }
+
   /** The converter for `oid` (text if unknown; call {@link resolve} first). */
   converter(oid: number): Converter {
     const hit = this.#cache.get(oid);

@@ -8,6 +8,7 @@
 import { type Converter, UNAVAILABLE_VALUE } from "./convert.ts";
 import type { Lsn } from "./lsn.ts";
 import type { TupleValue } from "./pgoutput.ts";
+import { type TableSchemas, withSchema } from "./schema.ts";
 
 /** Version string carried in `source.version`. */
 export const RELAY_VERSION = "deno-cdc-1.0.0";
@@ -16,6 +17,8 @@ export const RELAY_VERSION = "deno-cdc-1.0.0";
 export interface ColumnMeta {
   name: string;
   typeOid: number;
+  /** `atttypmod` (-1 = none); feeds `--schemas`. */
+  typeMod?: number;
   convert: Converter;
 }
 
@@ -30,6 +33,8 @@ export interface TableMeta {
   columns: ColumnMeta[];
   /** Primary key column names, in key order. */
   keyColumns: string[];
+  /** Connect schemas of this relation version, when `--schemas` is on. */
+  schemas?: TableSchemas;
 }
 
 /** A record for Kafka; `value` null is a tombstone. */
@@ -103,7 +108,8 @@ export function textsToRow(meta: TableMeta, values: (string | null)[]): Row {
 export function keyOf(meta: TableMeta, row: Row): string {
   const key: Row = {};
   for (const k of meta.keyColumns) key[k] = row[k];
-  return JSON.stringify(key);
+  const json = JSON.stringify(key);
+  return meta.schemas ? withSchema(meta.schemas.key, json) : json;
 }
 
 /** Whether the primary key differs between two rows. */
@@ -183,6 +189,11 @@ function envelopeJson(
     ',"transaction":' + transactionJson(tx) + "}";
 }
 
+/** The envelope, with its schema when the table carries schemas. */
+function wrap(meta: TableMeta, payload: string): string {
+  return meta.schemas ? withSchema(meta.schemas.value, payload) : payload;
+}
+
 /** Builds one change record (`c`, `u`, `d`, `r`) for the table's topic. */
 export function changeRecord(
   s: EnvelopeSettings,
@@ -199,13 +210,16 @@ export function changeRecord(
   return {
     topic: meta.topic,
     key: keyOf(meta, keyRow),
-    value: envelopeJson(
-      before,
-      after,
-      sourceJson(s, meta, pos),
-      op,
-      nowMs,
-      transaction,
+    value: wrap(
+      meta,
+      envelopeJson(
+        before,
+        after,
+        sourceJson(s, meta, pos),
+        op,
+        nowMs,
+        transaction,
+      ),
     ),
     commitTimeMs: pos.snapshot === "false" ? pos.tsMs : undefined,
   };
@@ -227,13 +241,16 @@ export function truncateRecord(
   return {
     topic: meta.topic,
     key: null,
-    value: envelopeJson(
-      null,
-      null,
-      sourceJson(s, meta, pos),
-      "t",
-      nowMs,
-      transaction,
+    value: wrap(
+      meta,
+      envelopeJson(
+        null,
+        null,
+        sourceJson(s, meta, pos),
+        "t",
+        nowMs,
+        transaction,
+      ),
     ),
     commitTimeMs: pos.tsMs,
   };

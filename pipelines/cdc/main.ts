@@ -33,6 +33,7 @@ await runPipeline(
       cfg.tables,
       cfg.topicPrefix,
       catalog.types,
+      cfg.schemas,
     );
     await ensurePublication(catalog.client, cfg.publication, tables, log);
     const settings = { serverName: cfg.topicPrefix, db: catalog.server.db };

@@ -289,6 +289,7 @@ export function relationDescriber(
       key,
       cfg.topicPrefix,
       catalog.types,
+      cfg.schemas,
     );
     byName.set(`${m.schema}.${m.name}`, meta);
     return meta;

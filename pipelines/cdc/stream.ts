@@ -28,6 +28,7 @@ import {
   decodePgOutput,
   type PgOutputMessage,
   type ReplicationFrame,
+  type TupleValue,
 } from "./pgoutput.ts";
 
 /** Prefix of the relay's own heartbeat messages in the WAL. */
@@ -61,6 +62,21 @@ interface OpenTxn {
   commitTimeMs: number;
   totalOrder: number;
   perTable: Map<string, number>;
+}
+
+/**
+ * Fills the unchanged TOASTed values of an update's new tuple from the old
+ * tuple, which `REPLICA IDENTITY FULL` sends whole (detoasted), as Debezium
+ * does; without it they stay Debezium's unavailable placeholder.
+ */
+export function fillUnchanged(
+  next: TupleValue[],
+  old: TupleValue[],
+): TupleValue[] {
+  if (!next.some((v) => v?.kind === "unchanged")) return next;
+  return next.map((v, i) =>
+    v?.kind === "unchanged" && old[i] && old[i].kind === "text" ? old[i] : v
+  );
 }
 
 /** Turns replication frames into records, keeping per-stream state. */
@@ -224,8 +240,13 @@ export class ChangeHandler {
       if (deps.tombstones) await deps.push(tombstone(meta, before));
       return;
     }
-    const after = tupleToRow(meta, m.newTuple);
     const before = m.oldTuple ? tupleToRow(meta, m.oldTuple) : null;
+    const after = tupleToRow(
+      meta,
+      m.oldKind === "old" && m.oldTuple
+        ? fillUnchanged(m.newTuple, m.oldTuple)
+        : m.newTuple,
+    );
     if (before && keyChanged(meta, before, after)) {
       // Like Debezium: a primary key change is a delete of the old key
       // (plus tombstone) and a create of the new one, each on its key's partition.

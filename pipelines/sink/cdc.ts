@@ -5,6 +5,13 @@
  *
  * @module
  */
+import {
+  type AutoMirrors,
+  encodeAutoRow,
+  mirrorName,
+  schemaText,
+} from "./cdc_auto.ts";
+import { parseExact } from "./cdc_types.ts";
 import { enrichment, type MessageMeta, parseObject } from "./validate.ts";
 
 /** How a mirrored column is converted. */
@@ -104,9 +111,13 @@ export function encodeChange(
   value: string | null,
   meta: MessageMeta,
   target: string,
+  auto?: AutoMirrors,
 ): CdcResult {
   if (value === null) return { kind: "skip", why: "tombstone" };
-  const parsed = parseObject(value);
+  // Schema-carrying messages may mirror any table: keep int64 exact.
+  const parsed = auto && value.startsWith('{"schema":')
+    ? parseExactObject(value)
+    : parseObject(value);
   if (!parsed.ok) return { kind: "invalid", reason: parsed.reason };
   let env = parsed.value;
   // Tolerate JsonConverter with schemas.enable=true.
@@ -125,13 +136,24 @@ export function encodeChange(
   const mirror = target === "mirror"
     ? MIRRORS.get(pgTable)
     : [...MIRRORS.values()].find((m) => m.name === target);
-  if (!mirror) {
-    return {
-      kind: "invalid",
-      reason: `no mirror table for ${source.schema}.${pgTable}`,
-    };
-  }
   const version = toVersion(source.lsn);
+  if (!mirror) {
+    const text = auto && target === "mirror" ? schemaText(value) : undefined;
+    if (!auto || text === undefined) {
+      return {
+        kind: "invalid",
+        reason: `no mirror table for ${source.schema}.${pgTable}${
+          auto
+            ? " (messages without a schema: run the relay with --schemas)"
+            : ""
+        }`,
+      };
+    }
+    if (version === undefined) {
+      return { kind: "invalid", reason: `source.lsn is not an LSN number` };
+    }
+    return autoChange(auto, text, env, op, version, meta, source);
+  }
   if (version === undefined) {
     return { kind: "invalid", reason: `source.lsn is not an LSN number` };
   }
@@ -169,4 +191,64 @@ export function encodeChange(
     id,
     eventMs,
   };
+}
+
+/** A change of a table mirrored from its message schema (cdc_auto.ts). */
+function autoChange(
+  auto: AutoMirrors,
+  text: string,
+  env: Record<string, unknown>,
+  op: string,
+  version: number,
+  meta: MessageMeta,
+  source: Record<string, unknown>,
+): CdcResult {
+  if (op === "t") {
+    const table = mirrorName(String(source.schema), String(source.table));
+    // Nothing mirrored yet: nothing to truncate.
+    if (!auto.exists(table)) {
+      return { kind: "skip", why: "truncate, no mirror" };
+    }
+    return { kind: "truncate", table, version };
+  }
+  const spec = auto.spec(text);
+  if (!spec) return { kind: "invalid", reason: "schema not prepared" };
+  if (!("table" in spec)) return { kind: "invalid", reason: spec.reason };
+  const deleted = op === "d";
+  const row = (deleted ? env.before : env.after) as
+    | Record<string, unknown>
+    | null;
+  if (!row || typeof row !== "object") {
+    return {
+      kind: "invalid",
+      reason: `op "${op}" without ${deleted ? "before" : "after"} image`,
+    };
+  }
+  const r = encodeAutoRow(spec, row, version, op);
+  if ("reason" in r) return { kind: "invalid", reason: r.reason };
+  const eventMs = typeof source.ts_ms === "number" ? source.ts_ms : undefined;
+  return {
+    kind: "row",
+    table: spec.table,
+    line: r.line + enrichment(meta),
+    id: r.hash,
+    eventMs,
+  };
+}
+
+function parseExactObject(
+  text: string,
+): { ok: true; value: Record<string, unknown> } | {
+  ok: false;
+  reason: string;
+} {
+  try {
+    const v = parseExact(text);
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      return { ok: true, value: v as Record<string, unknown> };
+    }
+    return { ok: false, reason: "not a JSON object" };
+  } catch (err) {
+    return { ok: false, reason: `invalid JSON: ${(err as Error).message}` };
+  }
 }

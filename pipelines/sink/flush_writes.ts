@@ -10,6 +10,8 @@
 import type { Producer } from "kafkajs";
 import { type Logger, sleep, sqlString } from "../runtime/mod.ts";
 import type { AnyTables, Capabilities } from "./any_table.ts";
+import type { AutoMirrors } from "./cdc_auto.ts";
+import { resolveToast, toastCount } from "./cdc_toast.ts";
 import type { Range } from "./batch.ts";
 import type { SinkConfig } from "./config.ts";
 import { boundedMessage, sendDeadLetters } from "./dead_letters.ts";
@@ -41,6 +43,8 @@ export interface FlushWritesDeps {
   producer: Producer;
   tables?: AnyTables;
   capabilities?: Capabilities;
+  /** CDC mirrors created from message schemas (cdc mode). */
+  auto?: AutoMirrors;
 }
 
 /** Writes the taken ranges of a flush; keeps the insert pacing state. */
@@ -56,12 +60,38 @@ export class FlushWrites {
 
   /** Step 2: the rows, per table and shard, in parallel across shards. */
   async rows(active: TakenRange[], signal: AbortSignal): Promise<void> {
-    await Promise.all(
-      buildRequests(
-        active,
-        (table) => this.#d.tables?.byInsertTable(table) !== undefined,
-      ).map((req) => this.#insert(req, signal)),
+    const requests = buildRequests(
+      active,
+      (table) => this.#d.tables?.byInsertTable(table) !== undefined,
     );
+    // TOASTed values of auto mirrors are completed first, from earlier
+    // versions of the same keys.
+    if (this.#d.auto) await this.#completeToast(requests, signal);
+    await Promise.all(requests.map((req) => this.#insert(req, signal)));
+  }
+
+  async #completeToast(requests: InsertRequest[], signal: AbortSignal) {
+    const { config, metrics, service } = this.#d;
+    await Promise.all(requests.map(async (req) => {
+      if (!req.table.startsWith("pg_")) return;
+      const local = qualified(config.database, `${req.table}_local`);
+      const before = toastCount(req);
+      if (before === 0) return;
+      const bad = await resolveToast(
+        req,
+        local,
+        (shard, sql) => service.queryText(shard, sql, signal),
+      );
+      // From the last: indexes stay valid while splicing.
+      for (const u of bad.reverse()) {
+        const part = req.parts[u.part];
+        const [line] = part.lines.splice(u.index, 1);
+        const [offset] = part.offsets.splice(u.index, 1);
+        lineToDeadLetter(part.taken.range, line, u.reason, offset);
+      }
+      const merged = before - bad.length;
+      if (merged > 0) metrics.cdcToastMerged.inc({ table: req.table }, merged);
+    }));
   }
 
   /** Step 3: the dead letters, into the table, then to the topic. */

@@ -26,6 +26,10 @@ export interface SinkMetrics {
   lastInsertTime: prom.Gauge<"table" | "shard">;
   /** `pipeline_hop_seconds`: hops `fetch` and `insert`. */
   hops: HopHistogram;
+  /** CDC schema versions whose column type the mirror cannot take. */
+  cdcSchemaConflicts: prom.Counter<"table">;
+  /** CDC rows whose unchanged TOASTed value was merged from an earlier version. */
+  cdcToastMerged: prom.Counter<"table">;
 }
 
 /** Registers the sink's metrics on `registry`. */
@@ -132,5 +136,19 @@ export function createSinkMetrics(registry: prom.Registry): SinkMetrics {
       registers,
     }),
     hops: new HopHistogram(registry),
+    cdcSchemaConflicts: new prom.Counter({
+      name: "sink_cdc_schema_conflicts_total",
+      help:
+        "CDC schema versions with a column type change the mirror cannot take (their rows are dead letters)",
+      labelNames: ["table"],
+      registers,
+    }),
+    cdcToastMerged: new prom.Counter({
+      name: "sink_cdc_toast_merged_total",
+      help:
+        "CDC updates whose unchanged TOASTed columns were taken from the latest earlier version",
+      labelNames: ["table"],
+      registers,
+    }),
   };
 }

@@ -9,6 +9,7 @@
  */
 import type { EachBatchPayload } from "kafkajs";
 import type { AnyTables } from "./any_table.ts";
+import type { AutoMirrors } from "./cdc_auto.ts";
 import type { PartitionState } from "./batch.ts";
 import { observeFetch } from "./hops.ts";
 import type { SinkMetrics } from "./metrics.ts";
@@ -27,6 +28,7 @@ export class Router {
   readonly #tables: AnyTables | undefined;
   readonly #metrics: SinkMetrics;
   readonly #shards: number;
+  readonly #auto: AutoMirrors | undefined;
   readonly #targets = new Map<string, Destination | undefined>();
 
   /** `shards` is the number of ClickHouse shards rows are spread over. */
@@ -35,11 +37,14 @@ export class Router {
     tables?: AnyTables;
     metrics: SinkMetrics;
     shards: number;
+    /** CDC mirrors created from message schemas (cdc mode). */
+    auto?: AutoMirrors;
   }) {
     this.#routes = opts.routes;
     this.#tables = opts.tables;
     this.#metrics = opts.metrics;
     this.#shards = opts.shards;
+    this.#auto = opts.auto;
   }
 
   /** The destination of `topic` (cached; table targets stay live). */
@@ -54,7 +59,7 @@ export class Router {
         kind: "event",
         table: EVENT_TABLES[target as keyof typeof EVENT_TABLES],
       };
-    } else dest = { kind: "cdc", target };
+    } else dest = { kind: "cdc", target, auto: this.#auto };
     this.#targets.set(topic, dest);
     return dest;
   }

@@ -224,6 +224,14 @@ export class ClickHouseService {
     });
   }
 
+  /** Runs a query on `shard` (with failover); the response as raw text. */
+  queryText(shard: number, sql: string, signal: AbortSignal): Promise<string> {
+    return this.#withFailover(shard, "query", signal, async (r) => {
+      const rs = await r.client.query({ query: sql, format: "JSONEachRow" });
+      return await rs.text();
+    });
+  }
+
   /**
    * Runs a query on the first replica of `shard` that answers, trying each
    * once (start-up and schema polls: no endless retry). Undefined when none

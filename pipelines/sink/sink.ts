@@ -25,6 +25,7 @@ import {
 import { PartitionState } from "./batch.ts";
 import type { SinkConfig } from "./config.ts";
 import type { TakenRange } from "./encoder.ts";
+import { AutoMirrors, prepareWithRetry } from "./cdc_auto.ts";
 import { FlushWrites } from "./flush_writes.ts";
 import { decodeManifest, encodeManifest } from "./manifest.ts";
 import type { SinkMetrics } from "./metrics.ts";
@@ -102,13 +103,25 @@ export class Sink {
 
   constructor(deps: SinkDeps) {
     this.#d = deps;
+    if (deps.config.mode === "cdc") {
+      this.#auto = new AutoMirrors(
+        deps.service,
+        deps.config.database,
+        deps.log,
+        (table) => deps.metrics.cdcSchemaConflicts.inc({ table }),
+      );
+    }
     this.#router = new Router({
       routes: deps.config.routes,
       tables: deps.tables,
       metrics: deps.metrics,
       shards: deps.service.shardCount,
+      auto: this.#auto,
     });
   }
+
+  /** Mirrors created from message schemas (cdc mode). */
+  readonly #auto: AutoMirrors | undefined;
 
   /** Aborted when the sink stops; cancels ClickHouse retries. */
   get signal(): AbortSignal {
@@ -126,7 +139,11 @@ export class Sink {
       allowAutoTopicCreation: false,
     });
     await this.#producer.connect();
-    this.#writes = new FlushWrites({ ...this.#d, producer: this.#producer });
+    this.#writes = new FlushWrites({
+      ...this.#d,
+      producer: this.#producer,
+      auto: this.#auto,
+    });
     this.#consumer = kafka.consumer({
       groupId: config.group,
       sessionTimeout: config.sessionTimeoutMs,
@@ -310,6 +327,14 @@ export class Sink {
     }
     this.#setPaused(false);
     if (st.dropped || p.isStale()) return;
+    if (this.#auto && this.#router.destination(batch.topic)?.kind === "cdc") {
+      // Mirrors and new columns exist before their rows are buffered.
+      await prepareWithRetry(this.#auto, batch.messages, this.#stop.signal, {
+        log: this.#d.log,
+        heartbeat: () => p.heartbeat(),
+      });
+      if (this.#stop.signal.aborted || st.dropped || p.isStale()) return;
+    }
     const now = Date.now();
     const n = this.#router.append(
       st,

@@ -8,6 +8,7 @@
  * @module
  */
 import { encodeChange } from "./cdc.ts";
+import type { AutoMirrors } from "./cdc_auto.ts";
 import type { RowConverter } from "./row.ts";
 import { shardOfId, shardOfPartition, type Target } from "./routes.ts";
 import type { EventTable } from "./tables.ts";
@@ -41,7 +42,7 @@ export interface TableSink {
 /** Where a topic's messages go, once resolved. */
 export type Destination =
   | { kind: "event"; table: EventTable }
-  | { kind: "cdc"; target: Target }
+  | { kind: "cdc"; target: Target; auto?: AutoMirrors }
   | TableSink;
 
 /** What one message becomes. */
@@ -101,7 +102,7 @@ export function transformMessage(
       };
     }
     case "cdc": {
-      const r = encodeChange(value, meta, dest.target);
+      const r = encodeChange(value, meta, dest.target, dest.auto);
       if (r.kind === "row") {
         return {
           kind: "row",
