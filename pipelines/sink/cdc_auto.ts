@@ -262,6 +262,10 @@ export class AutoMirrors {
         qualified(this.database, `${table}_local`)
       } ON CLUSTER ${CLUSTER} ADD COLUMN ${ident(name)} ${type}`,
       signal,
+      // On 18.16 the replica that receives the replicated ALTER through
+      // ZooKeeper before its own ON CLUSTER task reports the column as
+      // existing: it is there, which is what we asked for.
+      (text) => /column with this name already exists/.test(text),
     );
     // ClickHouse 18.16 refuses ALTER ON CLUSTER of a Distributed table on a
     // replicated cluster ("isn't replicated"): it holds no data, so it is

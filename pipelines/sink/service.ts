@@ -209,10 +209,24 @@ export class ClickHouseService {
     });
   }
 
-  /** Runs a statement on one replica of `shard` (with failover). */
-  command(shard: number, sql: string, signal: AbortSignal): Promise<void> {
+  /**
+   * Runs a statement on one replica of `shard` (with failover). An error
+   * whose text `done` accepts means the statement had already taken effect
+   * (e.g. a retried ALTER … ON CLUSTER that reached some hosts before).
+   */
+  command(
+    shard: number,
+    sql: string,
+    signal: AbortSignal,
+    done?: (errorText: string) => boolean,
+  ): Promise<void> {
     return this.#withFailover(shard, "command", signal, async (r) => {
-      await r.client.command({ query: sql });
+      try {
+        await r.client.command({ query: sql });
+      } catch (err) {
+        if (done?.(describeError(err).text)) return;
+        throw err;
+      }
     });
   }
 
