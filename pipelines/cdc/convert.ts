@@ -355,7 +355,7 @@ const SCALARS: Record<number, Converter> = {
 };
 
 /** Built-in array types → element type. */
-const ARRAYS: Record<number, number> = {
+export const BUILTIN_ARRAYS: Readonly<Record<number, number>> = {
   1000: 16,
   1001: 17,
   1002: 18,
@@ -390,7 +390,7 @@ const ARRAYS: Record<number, number> = {
 
 /** Whether an OID is known without asking the catalog. */
 export function isBuiltinType(oid: number): boolean {
-  return oid in SCALARS || oid in ARRAYS;
+  return oid in SCALARS || oid in BUILTIN_ARRAYS;
 }
 
 /**
@@ -458,7 +458,7 @@ export class TypeRegistry {
   #build(oid: number, depth: number): Converter {
     if (depth > 8) return text;
     if (SCALARS[oid]) return SCALARS[oid];
-    if (ARRAYS[oid]) return arrayOf(SCALARS[ARRAYS[oid]]);
+    if (BUILTIN_ARRAYS[oid]) return arrayOf(SCALARS[BUILTIN_ARRAYS[oid]]);
     const info = this.#info.get(oid);
     if (!info) return text;
     if (info.base) return this.#build(info.base, depth + 1); // domain

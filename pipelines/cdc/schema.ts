@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { PgTypeInfo } from "./convert.ts";
+import { BUILTIN_ARRAYS, type PgTypeInfo } from "./convert.ts";
 
 /** A Kafka Connect field schema as JsonConverter writes it. */
 export interface FieldSchema {
@@ -68,40 +68,6 @@ const BUILTIN: Record<number, [string, string | undefined, string]> = {
   1700: ["string", undefined, "NUMERIC"],
   2950: ["string", "io.debezium.data.Uuid", "UUID"],
   3802: ["string", "io.debezium.data.Json", "JSONB"],
-};
-
-/** Built-in array OIDs → element OID (as convert.ts). */
-const BUILTIN_ARRAYS: Record<number, number> = {
-  1000: 16,
-  1001: 17,
-  1002: 18,
-  1003: 19,
-  1016: 20,
-  1005: 21,
-  1007: 23,
-  1009: 25,
-  1028: 26,
-  199: 114,
-  143: 142,
-  651: 650,
-  1021: 700,
-  1022: 701,
-  791: 790,
-  1040: 829,
-  1041: 869,
-  1014: 1042,
-  1015: 1043,
-  1182: 1082,
-  1183: 1083,
-  1115: 1114,
-  1185: 1184,
-  1187: 1186,
-  1270: 1266,
-  1561: 1560,
-  1563: 1562,
-  1231: 1700,
-  2951: 2950,
-  3807: 3802,
 };
 
 /** Length and scale from a typmod, as Debezium reports them. */
