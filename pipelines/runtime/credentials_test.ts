@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   clickhouseAuthHeaders,
   clickhouseCredentials,
+  CLUSTER_SECRETS_PATH,
   parseEnvFile,
 } from "./credentials.ts";
 
@@ -56,8 +57,12 @@ Deno.test("clickhouseCredentials: env wins, then the secrets file, then default 
 Deno.test({
   name:
     "clickhouseCredentials: without read permission the file is not read, and nothing throws or prompts",
-  // Only meaningful where reading is not granted (plain `deno test`).
-  ignore: Deno.permissions.querySync({ name: "read" }).state === "granted",
+  // Only meaningful where reading the secrets file is not granted (plain
+  // `deno test`); `deno test -P` may read it.
+  ignore: Deno.permissions.querySync({
+    name: "read",
+    path: CLUSTER_SECRETS_PATH,
+  }).state === "granted",
   fn: () => {
     const c = clickhouseCredentials("admin", () => undefined);
     assert.equal(c.source, "none");
