@@ -10,7 +10,6 @@
 import assert from "node:assert/strict";
 import {
   chHeaders,
-  chQuery,
   countRows,
   ensureTopics,
   freshTopic,
