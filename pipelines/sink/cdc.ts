@@ -159,10 +159,8 @@ export function encodeChange(
   }
   if (op === "t") return { kind: "truncate", table: mirror.name, version };
   const deleted = op === "d";
-  const row = (deleted ? env.before : env.after) as
-    | Record<string, unknown>
-    | null;
-  if (!row || typeof row !== "object") {
+  const row = rowImage(env, deleted);
+  if (!row) {
     return {
       kind: "invalid",
       reason: `op "${op}" without ${deleted ? "before" : "after"} image`,
@@ -215,10 +213,8 @@ function autoChange(
   if (!spec) return { kind: "invalid", reason: "schema not prepared" };
   if (!("table" in spec)) return { kind: "invalid", reason: spec.reason };
   const deleted = op === "d";
-  const row = (deleted ? env.before : env.after) as
-    | Record<string, unknown>
-    | null;
-  if (!row || typeof row !== "object") {
+  const row = rowImage(env, deleted);
+  if (!row) {
     return {
       kind: "invalid",
       reason: `op "${op}" without ${deleted ? "before" : "after"} image`,
@@ -251,4 +247,15 @@ function parseExactObject(
   } catch (err) {
     return { ok: false, reason: `invalid JSON: ${(err as Error).message}` };
   }
+}
+
+/** The row a change carries: `before` for a delete, else `after`. */
+function rowImage(
+  env: { before?: unknown; after?: unknown },
+  deleted: boolean,
+): Record<string, unknown> | undefined {
+  const row = deleted ? env.before : env.after;
+  return row && typeof row === "object"
+    ? row as Record<string, unknown>
+    : undefined;
 }
