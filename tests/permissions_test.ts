@@ -68,24 +68,30 @@ Deno.test("pipeline tasks never get run, ffi, sys or write outside .data", () =>
   }
 });
 
+/**
+ * Runs tests/fixtures/escape_probe.ts under `name`'s flags from deno.json
+ * (plus reading the probe itself); its verdict per attempt.
+ */
+async function escapeProbe(name: string): Promise<Record<string, string>> {
+  const out = await new Deno.Command("deno", {
+    args: [
+      "run",
+      ...permissionFlags(taskArgv(name)),
+      "--allow-read=tests/fixtures/escape_probe.ts",
+      "tests/fixtures/escape_probe.ts",
+    ],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  return JSON.parse(new TextDecoder().decode(out.stdout).trim());
+}
+
 for (const name of PIPELINE_TASKS) {
   Deno.test(`a process with the "${name}" task's scope is denied the rest`, async () => {
-    const flags = permissionFlags(taskArgv(name));
-    const out = await new Deno.Command("deno", {
-      args: [
-        "run",
-        ...flags,
-        "--allow-read=tests/fixtures/escape_probe.ts",
-        "tests/fixtures/escape_probe.ts",
-      ],
-      cwd: ROOT,
-      env: { NO_COLOR: "1" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder().decode(out.stdout).trim();
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-    const results = JSON.parse(text) as Record<string, string>;
+    const results = await escapeProbe(name);
     for (const [what, verdict] of Object.entries(results)) {
       assert.equal(verdict, "denied", `${name}: ${what} was ${verdict}`);
     }
@@ -94,21 +100,7 @@ for (const name of PIPELINE_TASKS) {
 
 for (const name of PIPELINE_TASKS) {
   Deno.test(`the "${name}" task cannot start a subprocess, even deno (issue 13, item 15)`, async () => {
-    const flags = permissionFlags(taskArgv(name));
-    const out = await new Deno.Command("deno", {
-      args: [
-        "run",
-        ...flags,
-        "--allow-read=tests/fixtures/escape_probe.ts",
-        "tests/fixtures/escape_probe.ts",
-      ],
-      cwd: ROOT,
-      env: { NO_COLOR: "1" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-    const results = JSON.parse(new TextDecoder().decode(out.stdout).trim());
+    const results = await escapeProbe(name);
     // "denied" is Deno.errors.NotCapable raised by Deno.Command.
     for (const what of ["run deno", "run /usr/bin/deno", "run sh"]) {
       assert.equal(results[what], "denied", `${name}: ${what}`);
