@@ -134,6 +134,25 @@ export const CDC_SPEC = {
         "PostgreSQL table (schema.table, created if missing) recording each slot's snapshot state",
       default: "public.deno_cdc_snapshots",
     },
+    "signal-table": {
+      type: "string",
+      description:
+        "Signal table (schema.table; Debezium's signal.data.collection), created if missing and added to the publication: execute-snapshot signals and the incremental snapshot's watermarks ('' = off)",
+      default: "",
+    },
+    "incremental-chunk-size": {
+      type: "integer",
+      description:
+        "Rows per incremental snapshot chunk (incremental.snapshot.chunk.size)",
+      default: 1024,
+      min: 1,
+    },
+    "new-table-poll": {
+      type: "string",
+      description:
+        "How often to look for tables newly covered by the publication (0 = only on their first change)",
+      default: "5s",
+    },
     "state-dir": {
       type: "string",
       description:
@@ -170,6 +189,10 @@ export interface CdcConfig {
   dlqTopic: string;
   stateTable: string;
   stateDir: string;
+  /** `--signal-table` (`''` = no signals, no incremental snapshots). */
+  signalTable: string;
+  incrementalChunkSize: number;
+  newTablePollMs: number;
 }
 
 /**
@@ -197,6 +220,8 @@ export function missingPasswordError(
   );
 }
 
+const TABLE_NAME = /^([A-Za-z_][A-Za-z0-9_$]*\.)?[A-Za-z_][A-Za-z0-9_$]*$/;
+
 /** Converts and cross-checks the parsed options. */
 export function toConfig(o: CdcOptions): CdcConfig {
   const noPassword = missingPasswordError(
@@ -217,14 +242,13 @@ export function toConfig(o: CdcOptions): CdcConfig {
     );
   }
   if (o.tables.length === 0) throw new UsageError("--tables is empty");
-  if (
-    !/^([A-Za-z_][A-Za-z0-9_$]*\.)?[A-Za-z_][A-Za-z0-9_$]*$/.test(
-      o["state-table"],
-    )
-  ) {
-    throw new UsageError(
-      `--state-table must be [schema.]table, got "${o["state-table"]}"`,
-    );
+  for (const flag of ["state-table", "signal-table"] as const) {
+    if (flag === "signal-table" && o[flag] === "") continue;
+    if (!TABLE_NAME.test(o[flag])) {
+      throw new UsageError(
+        `--${flag} must be [schema.]table, got "${o[flag]}"`,
+      );
+    }
   }
   const tables = o.tables.map((t) => splitTableName(t).join("."));
   return {
@@ -250,6 +274,10 @@ export function toConfig(o: CdcOptions): CdcConfig {
     dlqTopic: o["dlq-topic"],
     stateTable: o["state-table"],
     stateDir: o["state-dir"],
+    signalTable: o["signal-table"] &&
+      splitTableName(o["signal-table"]).join("."),
+    incrementalChunkSize: o["incremental-chunk-size"],
+    newTablePollMs: parseDuration(o["new-table-poll"]),
   };
 }
 

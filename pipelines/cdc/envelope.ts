@@ -58,7 +58,8 @@ export interface EnvelopeSettings {
 export interface ChangePosition {
   /** Commit time (streaming) or snapshot time, ms. */
   tsMs: number;
-  snapshot: "true" | "last" | "false";
+  /** `incremental`: a chunk row of an incremental snapshot (Debezium 2+). */
+  snapshot: "true" | "last" | "false" | "incremental";
   txId: number | null;
   /** LSN of the change (streaming) or of the snapshot's consistent point. */
   lsn: Lsn;

@@ -4,13 +4,14 @@
  *
  *   check PostgreSQL ─► describe tables ─► publication ─► Kafka sink
  *        ─► slot: resume, or create + consistent snapshot (op "r")
+ *        ─► incremental snapshots of tables added later (signal table)
  *        ─► stream: decode pgoutput → envelopes → Kafka (acks=all)
  *                   → confirm LSN only after acks, heartbeats, slot lag
  *
  * @module
  */
 import { runPipeline } from "../runtime/mod.ts";
-import { describeTables, ensurePublication } from "./catalog.ts";
+import { openIncremental, prepareCapture } from "./capture.ts";
 import { CDC_SPEC, toConfig } from "./config.ts";
 import { CdcMetrics } from "./metrics.ts";
 import { openSink } from "./open_sink.ts";
@@ -27,15 +28,9 @@ await runPipeline(
     const catalog = await openCatalog(cfg);
     shutdown.add("postgres catalog connection", () => catalog.close());
 
-    // 2. Tables (each with a primary key) and the publication covering them.
-    const tables = await describeTables(
-      catalog.client,
-      cfg.tables,
-      cfg.topicPrefix,
-      catalog.types,
-      cfg.schemas,
-    );
-    await ensurePublication(catalog.client, cfg.publication, tables, log);
+    // 2. Tables (each with a primary key; wildcards expanded), the signal
+    //    table, and the publication covering them.
+    const { tables, captured } = await prepareCapture(cfg, catalog, log);
     const settings = { serverName: cfg.topicPrefix, db: catalog.server.db };
 
     // 3. Kafka: topics exist, ordered acknowledged producer.
@@ -70,7 +65,21 @@ await runPipeline(
       throw err;
     }
 
-    // 5. Stream until shutdown (the closer waits for the final confirm).
+    // 5. Incremental snapshots of tables found later, signals (capture.ts).
+    const incremental = await openIncremental({
+      cfg,
+      catalog,
+      captured,
+      tables,
+      sink: kafka.sink,
+      ensureTopics: kafka.ensureTopics,
+      settings,
+      metrics,
+      log,
+    });
+    if (incremental) shutdown.add("incremental snapshots", incremental.close);
+
+    // 6. Stream until shutdown (the closer waits for the final confirm).
     const streaming = streamChanges({
       cfg,
       catalog,
@@ -81,6 +90,7 @@ await runPipeline(
       metrics,
       log,
       signal,
+      hooks: incremental?.stage,
     });
     shutdown.add("replication stream", () => streaming.catch(() => {}));
     await streaming;

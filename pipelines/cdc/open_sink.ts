@@ -24,19 +24,26 @@ export async function openSink(
   tables: TableMeta[],
   metrics: CdcMetrics,
   log: Logger,
-): Promise<{ sink: KafkaSink; close: () => Promise<void> }> {
+): Promise<{
+  sink: KafkaSink;
+  close: () => Promise<void>;
+  /** Topics of tables found later (an incremental snapshot's, a wildcard's). */
+  ensureTopics: (topics: string[]) => Promise<void>;
+}> {
   const kafka = createKafka({
     brokers: cfg.brokers,
     clientId: `${APP_NAME}-${cfg.topicPrefix}`,
     log,
   });
-  await prepareTopics(kafka, [...new Set(tables.map((t) => t.topic))], {
-    create: cfg.createTopics,
-    brokers: cfg.brokers,
-    log,
-    missingHint:
-      "create them (3 partitions, RF 3) or run with --create-topics true",
-  });
+  const ensureTopics = (topics: string[]) =>
+    prepareTopics(kafka, [...new Set(topics)], {
+      create: cfg.createTopics,
+      brokers: cfg.brokers,
+      log,
+      missingHint:
+        "create them (3 partitions, RF 3) or run with --create-topics true",
+    });
+  await ensureTopics(tables.map((t) => t.topic));
   const dlqTopic = await prepareDlq(kafka, cfg, log);
   const producer = createProducer(kafka, { idempotent: false });
   await producer.connect();
@@ -66,6 +73,7 @@ export async function openSink(
   sink.start();
   return {
     sink,
+    ensureTopics,
     close: async () => {
       await sink.close();
       await producer.disconnect();

@@ -27,6 +27,7 @@ import {
 import type { CdcConfig } from "./config.ts";
 import { SESSION_OPTIONS, TypeRegistry } from "./convert.ts";
 import type { EnvelopeSettings, TableMeta } from "./envelope.ts";
+import type { StreamHooks } from "./incremental.ts";
 import { formatLsn, type Lsn } from "./lsn.ts";
 import type { CdcMetrics } from "./metrics.ts";
 import { parseFrame } from "./pgoutput.ts";
@@ -320,15 +321,24 @@ export async function streamChanges(args: {
   metrics: CdcMetrics;
   log: Logger;
   signal: AbortSignal;
+  /** The incremental-snapshot stage between stream and sink (capture.ts). */
+  hooks?: StreamHooks;
 }): Promise<void> {
-  const { cfg, catalog, sink, metrics, log, signal } = args;
+  const { cfg, catalog, sink, metrics, log, signal, hooks } = args;
   const streaming = metrics.labels("streaming");
   const byName = new Map(args.tables.map((t) => [`${t.schema}.${t.table}`, t]));
+  const describe = relationDescriber(cfg, catalog, byName);
   const handler = new ChangeHandler({
     settings: args.settings,
-    include: new Set(byName.keys()),
-    describe: relationDescriber(cfg, catalog, byName),
-    push: (r) => sink.push(r),
+    include: hooks?.include ?? new Set(byName.keys()),
+    describe: hooks
+      ? async (m) => {
+        const meta = await describe(m);
+        await hooks.described(meta);
+        return meta;
+      }
+      : describe,
+    push: hooks ? (r) => hooks.push(r) : (r) => sink.push(r),
     mark: (lsn) => sink.mark(lsn),
     idle: (lsn) => {
       if (sink.idle) sink.tracker.advanceIdle(lsn);
