@@ -44,7 +44,13 @@ import {
 } from "./incremental_state.ts";
 import type { Lsn } from "./lsn.ts";
 import type { CdcMetrics } from "./metrics.ts";
-import { type CapturedTables, parseSignal, type Signal } from "./signals.ts";
+import {
+  type CapturedTables,
+  parseSignal,
+  type Signal,
+  WINDOW_CLOSE,
+  WINDOW_OPEN,
+} from "./signals.ts";
 
 /** What `streamChanges` lets a stage between stream and sink do. */
 export interface StreamHooks {
@@ -153,6 +159,12 @@ export class IncrementalSnapshots implements StreamHooks {
       }
       await me.#save("", { ...done, consistentPoint: cp });
     }
+    // Watermarks of a chunk that a previous run left open mean nothing now.
+    const [s, t] = d.cfg.signalTable.split(".");
+    await d.client.query(
+      `DELETE FROM ${quoteIdent(s)}.${quoteIdent(t)} WHERE type = ANY($1)`,
+      [[WINDOW_OPEN, WINDOW_CLOSE]],
+    );
     for (const t of startTables) {
       const name = `${t.schema}.${t.table}`;
       if (!me.#progress.has(name)) await me.#discover(name);
@@ -299,8 +311,12 @@ export class IncrementalSnapshots implements StreamHooks {
     const name = this.#queue[0];
     if (!name) return;
     this.#busy = true;
+    let next = false;
     try {
       await this.#readChunk(name);
+      // The stream may have passed the high watermark before the INSERT
+      // returned (or the table was empty): go on without waiting a tick.
+      next = !this.#chunk;
     } catch (err) {
       this.#chunk = undefined;
       if (err instanceof PipelineError) {
@@ -318,6 +334,7 @@ export class IncrementalSnapshots implements StreamHooks {
     } finally {
       this.#busy = false;
     }
+    if (next) void this.#kick();
   }
 
   async #readChunk(name: string): Promise<void> {
@@ -350,7 +367,7 @@ export class IncrementalSnapshots implements StreamHooks {
       done: false,
     };
     this.#chunk = chunk;
-    await this.#watermark(ids.open, "snapshot-window-open", name);
+    await this.#watermark(ids.open, WINDOW_OPEN, name);
     const size = cfg.incrementalChunkSize;
     const res = await client.query({
       text: chunkQuery(meta, { after: lastKey !== null, bounded: true, size }),
@@ -367,7 +384,7 @@ export class IncrementalSnapshots implements StreamHooks {
     window.setRows(rows);
     chunk.lastKey = rows.length ? keyTexts(meta, rows.at(-1)!.texts) : lastKey;
     chunk.done = rows.length < size;
-    await this.#watermark(ids.close, "snapshot-window-close", name);
+    await this.#watermark(ids.close, WINDOW_CLOSE, name);
   }
 
   async #watermark(id: string, type: string, table: string): Promise<void> {
