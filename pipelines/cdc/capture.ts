@@ -99,7 +99,14 @@ export async function openIncremental(a: {
     const stage = await IncrementalSnapshots.open({
       ...a,
       client,
-      types: a.catalog.types,
+      describe: async (name) =>
+        (await describeTables(
+          client,
+          [name],
+          a.cfg.topicPrefix,
+          a.catalog.types,
+          a.cfg.schemas,
+        ))[0],
       log: a.log.child({ stage: "incremental" }),
     }, a.tables);
     stage.start();

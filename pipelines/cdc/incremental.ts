@@ -14,9 +14,8 @@
 import { PipelineError } from "../runtime/app.ts";
 import type { Logger } from "../runtime/log.ts";
 import type { pg } from "../runtime/postgres.ts";
-import { describeTables, quoteIdent, topicOf } from "./catalog.ts";
+import { quoteIdent, topicOf } from "./catalog.ts";
 import type { CdcConfig } from "./config.ts";
-import type { TypeRegistry } from "./convert.ts";
 import {
   changeRecord,
   type EnvelopeSettings,
@@ -73,12 +72,12 @@ export interface IncrementalDeps {
     | "newTablePollMs"
     | "snapshotMode"
     | "topicPrefix"
-    | "schemas"
     | "publication"
   >;
   /** Its own ordinary connection (watermarks, chunk reads, progress). */
-  client: pg.Client;
-  types: TypeRegistry;
+  client: Pick<pg.Client, "query">;
+  /** Current metadata of a table (describeTables on the relay). */
+  describe: (name: string) => Promise<TableMeta>;
   captured: CapturedTables;
   sink: { push(r: OutRecord): Promise<void>; drain(): Promise<void> };
   ensureTopics: (topics: string[]) => Promise<void>;
@@ -339,13 +338,7 @@ export class IncrementalSnapshots implements StreamHooks {
 
   async #readChunk(name: string): Promise<void> {
     const { client, cfg } = this.#d;
-    const [meta] = await describeTables(
-      client,
-      [name],
-      cfg.topicPrefix,
-      this.#d.types,
-      cfg.schemas,
-    );
+    const meta = await this.#d.describe(name);
     const p = this.#progress.get(name)!;
     if (!p.maxKey) {
       const m = await client.query({
@@ -434,8 +427,8 @@ export class IncrementalSnapshots implements StreamHooks {
     // Progress only once Kafka holds the chunk: a restart re-reads it at worst.
     await sink.drain();
     const p = this.#progress.get(c.table)!;
+    await this.#save(c.table, { ...p, lastKey: c.lastKey });
     if (c.done) await this.#finish(c.table);
-    else await this.#save(c.table, { ...p, lastKey: c.lastKey });
     this.#d.log.debug("incremental snapshot chunk emitted", {
       table: c.table,
       rows: rows.length,

@@ -45,7 +45,7 @@ export function progressTableDdl(table: string): string {
 
 /** Every recorded table of `slot` (`""` = the initialized marker). */
 export async function loadProgress(
-  c: pg.Client,
+  c: Pick<pg.Client, "query">,
   table: string,
   slot: string,
 ): Promise<Map<string, TableProgress>> {
@@ -68,7 +68,7 @@ export async function loadProgress(
 
 /** Records one table's progress (upsert). */
 export async function saveProgress(
-  c: pg.Client,
+  c: Pick<pg.Client, "query">,
   table: string,
   slot: string,
   name: string,
@@ -95,7 +95,7 @@ export async function saveProgress(
 
 /** The slot's consistent point as the state table records it (text). */
 export async function slotConsistentPoint(
-  c: pg.Client,
+  c: Pick<pg.Client, "query">,
   stateTable: string,
   slot: string,
 ): Promise<string | null> {
@@ -110,7 +110,7 @@ export async function slotConsistentPoint(
 
 /** Forgets a slot's progress (its slot is new: everything is read again). */
 export async function clearProgress(
-  c: pg.Client,
+  c: Pick<pg.Client, "query">,
   table: string,
   slot: string,
 ): Promise<void> {
