@@ -18,15 +18,26 @@ export interface PgOptions {
   applicationName: string;
   /** Password (else from the URL or `PGPASSWORD`); never logged. */
   password?: string;
+  /**
+   * Session settings sent at start-up (the server's `options` parameter,
+   * e.g. `-c DateStyle=ISO -c statement_timeout=0`).
+   */
+  options?: string;
+  /** `"database"`: a logical replication connection (walsender). */
+  replication?: "database";
 }
 
 /** A single client for queries and session state. */
 export function createPgClient(opts: PgOptions): pg.Client {
-  return new pg.Client({
+  const config: pg.ClientConfig & { replication?: string } = {
     connectionString: withPassword(opts.url, opts.password),
     application_name: opts.applicationName,
     connectionTimeoutMillis: 5_000,
-  });
+  };
+  if (opts.options !== undefined) config.options = opts.options;
+  // pg supports it; @types/pg does not declare it.
+  if (opts.replication !== undefined) config.replication = opts.replication;
+  return new pg.Client(config);
 }
 
 /**
