@@ -456,7 +456,8 @@ export async function jsonRecords(
 /**
  * Removes what a CDC test created: kills its relays, drops the slot (once
  * inactive), the publication and the schema, the snapshot state (file and
- * table row) and the topics, so no slot retains WAL.
+ * table row) and the topics (with `prefix`, also the heartbeat topic a relay
+ * run with --create-topics true made), so no slot retains WAL.
  */
 export async function dropCdcTest(env: {
   slot: string;
@@ -464,6 +465,7 @@ export async function dropCdcTest(env: {
   schema: string;
   topics: string[];
   relays: TaskProcess[];
+  prefix?: string;
 }): Promise<void> {
   for (const r of env.relays) {
     r.kill("SIGKILL");
@@ -504,6 +506,7 @@ export async function dropCdcTest(env: {
   } finally {
     await admin.disconnect();
   }
+  if (env.prefix) await deleteTopics([`__debezium-heartbeat.${env.prefix}`]);
 }
 
 /** Deletes test topics, best effort (a topic may already be gone). */
