@@ -73,7 +73,7 @@ async function withRelayEnv(
       return relay;
     });
   } finally {
-    await dropCdcTest({ ...env, topics: [env.topic, env.hbTopic], relays });
+    await dropCdcTest({ ...env, topics: [env.topic], relays });
   }
 }
 
