@@ -25,10 +25,14 @@ export interface PgOptions {
   options?: string;
   /** `"database"`: a logical replication connection (walsender). */
   replication?: "database";
+  /** Server-side `statement_timeout` in ms (default: the server's). */
+  statementTimeoutMs?: number;
 }
 
-/** A single client for queries and session state. */
-export function createPgClient(opts: PgOptions): pg.Client {
+/** pg's client configuration for `opts` (pure; what {@link createPgClient} uses). */
+export function pgClientConfig(
+  opts: PgOptions,
+): pg.ClientConfig & { replication?: string } {
   const config: pg.ClientConfig & { replication?: string } = {
     connectionString: withPassword(opts.url, opts.password),
     application_name: opts.applicationName,
@@ -37,7 +41,15 @@ export function createPgClient(opts: PgOptions): pg.Client {
   if (opts.options !== undefined) config.options = opts.options;
   // pg supports it; @types/pg does not declare it.
   if (opts.replication !== undefined) config.replication = opts.replication;
-  return new pg.Client(config);
+  if (opts.statementTimeoutMs !== undefined) {
+    config.statement_timeout = opts.statementTimeoutMs;
+  }
+  return config;
+}
+
+/** A single client for queries and session state. */
+export function createPgClient(opts: PgOptions): pg.Client {
+  return new pg.Client(pgClientConfig(opts));
 }
 
 /**
