@@ -23,12 +23,11 @@ import {
 import { APP_NAME, type Catalog, connectPg } from "./catalog_client.ts";
 import type { CdcConfig } from "./config.ts";
 import type { EnvelopeSettings, TableMeta } from "./envelope.ts";
-import { FrameQueue } from "./frame_queue.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { formatLsn, type Lsn } from "./lsn.ts";
 import type { CdcMetrics } from "./metrics.ts";
-import { parseFrame } from "./pgoutput.ts";
 import { reconnectLoop } from "./reconnect.ts";
+import { streamSession } from "./session.ts";
 import { ReplicationConnection } from "./replication.ts";
 import type { KafkaSink } from "./sink.ts";
 import { SLOT_LAG_POLL_MS, SlotLagWatcher } from "./slot_lag.ts";
@@ -313,48 +312,6 @@ export async function streamChanges(args: {
   };
   if (catalog.server.versionNum >= 140000) pluginOptions.messages = "true";
 
-  /** One session: frames → handler until the stream ends, fails or we stop. */
-  const session = async (conn: ReplicationConnection) => {
-    const queue = new FrameQueue(conn);
-    const from = sink.tracker.confirmed;
-    const done = conn.start(
-      cfg.slot,
-      from,
-      pluginOptions,
-      (chunk) => queue.push(chunk),
-    ).finally(() => queue.end());
-    metrics.connected.set(streaming, 1);
-    log.info("streaming", { slot: cfg.slot, from: formatLsn(from) });
-    // Clean stop: finish what is in flight, confirm it, then end COPY (no
-    // CopyData may follow CopyDone, so the final status goes first).
-    const onAbort = async () => {
-      await Promise.race([sink.drain(), sleep(10_000)]);
-      status.send(true);
-      conn.resume();
-      conn.stop();
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-    const process = (async () => {
-      while (!signal.aborted) {
-        const raw = await queue.next();
-        if (raw === undefined || signal.aborted) return;
-        const frame = parseFrame(raw);
-        if (frame.kind === "xlogdata") heartbeat.sawData();
-        await handler.handle(frame);
-        if (frame.kind === "keepalive" && frame.replyRequested) {
-          status.send(true);
-        }
-      }
-    })();
-    try {
-      // A producer that stopped for good (see sink.ts) ends streaming too.
-      await Promise.race([Promise.all([done, process]), sink.failed]);
-    } finally {
-      signal.removeEventListener("abort", onAbort);
-      metrics.connected.set(streaming, 0);
-    }
-  };
-
   try {
     await reconnectLoop<ReplicationConnection>({
       first: args.start.repl,
@@ -366,7 +323,20 @@ export async function streamChanges(args: {
         status.target = conn;
         return conn;
       },
-      run: session,
+      run: (conn) =>
+        streamSession(conn, {
+          slot: cfg.slot,
+          pluginOptions,
+          from: () => sink.tracker.confirmed,
+          handle: (frame) => handler.handle(frame),
+          sendStatus: (force) => void status.send(force),
+          sawData: () => heartbeat.sawData(),
+          drain: () => sink.drain(),
+          failed: sink.failed,
+          connected: (up) => metrics.connected.set(streaming, up ? 1 : 0),
+          log,
+          signal,
+        }),
       close: async (conn) => {
         if (status.target === conn) status.target = undefined;
         await conn.close();
