@@ -14,7 +14,7 @@ import type { EnvelopeSettings, OutRecord, TableMeta } from "./envelope.ts";
 import { IncrementalSnapshots } from "./incremental.ts";
 import { progressTable } from "./incremental_state.ts";
 import type { CdcMetrics } from "./metrics.ts";
-import { type Catalog, connectPg } from "./relay.ts";
+import { type Catalog, connectPg } from "./catalog_client.ts";
 import { CapturedTables, signalTableDdl } from "./signals.ts";
 import {
   ensureSchemaPublication,

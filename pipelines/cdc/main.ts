@@ -12,10 +12,11 @@
  */
 import { runPipeline } from "../runtime/mod.ts";
 import { openIncremental, prepareCapture } from "./capture.ts";
+import { openCatalog } from "./catalog_client.ts";
 import { CDC_SPEC, toConfig } from "./config.ts";
 import { CdcMetrics } from "./metrics.ts";
 import { openSink } from "./open_sink.ts";
-import { openCatalog, prepareSlot, streamChanges } from "./relay.ts";
+import { prepareSlot, streamChanges } from "./relay.ts";
 
 await runPipeline(
   CDC_SPEC,
@@ -33,7 +34,7 @@ await runPipeline(
     const { tables, captured } = await prepareCapture(cfg, catalog, log);
     const settings = { serverName: cfg.topicPrefix, db: catalog.server.db };
 
-    // 3. Kafka: topics exist, ordered acknowledged producer.
+    // 3. Kafka: topics (and the heartbeat topic) exist, ordered acked producer.
     const kafka = await openSink(cfg, tables, metrics, log);
     shutdown.add("kafka producer", kafka.close);
     setHealth(() => ({
@@ -91,6 +92,7 @@ await runPipeline(
       log,
       signal,
       hooks: incremental?.stage,
+      heartbeatTopic: kafka.heartbeatTopic,
     });
     shutdown.add("replication stream", () => streaming.catch(() => {}));
     await streaming;
