@@ -107,6 +107,7 @@ export class IncrementalSnapshots implements StreamHooks {
   readonly #queue: string[] = [];
   readonly #topics = new Set<string>();
   readonly #scanned = new Map<string, number>();
+  readonly #discovering = new Set<string>();
   #chunk: OpenChunk | undefined;
   #busy = false;
   #stopped = false;
@@ -239,6 +240,18 @@ export class IncrementalSnapshots implements StreamHooks {
 
   /** A captured table with no record: queue it (`never` mode: record it). */
   async #discover(name: string, signalId: string | null = null) {
+    // The poll and a Relation message may find the same table at once.
+    if (signalId === null && this.#discovering.has(name)) return;
+    this.#discovering.add(name);
+    try {
+      await this.#record(name, signalId);
+    } finally {
+      this.#discovering.delete(name);
+    }
+  }
+
+  async #record(name: string, signalId: string | null) {
+    if (signalId === null && this.#progress.has(name)) return;
     const [s, t] = name.split(".");
     const topic = topicOf(this.#d.cfg.topicPrefix, s, t);
     if (!this.#topics.has(topic)) await this.#ensureTopic(topic);
