@@ -14,7 +14,11 @@ const PARTITIONS = 3;
  * or after "writing"), and records what each partition received and how many
  * requests per partition were in flight at once.
  */
-function fakeCluster(seed: number, failEvery = 0) {
+function fakeCluster(
+  seed: number,
+  failEvery = 0,
+  leaderOf: (partition: number) => number | undefined = (p) => p % 2,
+) {
   let s = seed;
   const rnd = (n: number) => {
     s = (Math.imul(s, 1103515245) + 12345) >>> 0;
@@ -72,6 +76,7 @@ function fakeCluster(seed: number, failEvery = 0) {
           name,
           partitions: Array.from({ length: PARTITIONS }, (_, i) => ({
             partitionId: i,
+            leader: leaderOf(i),
           })),
         })),
       }),
@@ -81,6 +86,7 @@ function fakeCluster(seed: number, failEvery = 0) {
     admin: admin as unknown as Admin,
     log,
     maxPerPartition: () => maxPerPartition,
+    calls: () => calls,
   };
 }
 
@@ -107,8 +113,13 @@ function makeBatch(n: number, from: number, acks: number[], id: number): Batch {
   };
 }
 
-async function runSink(maxInFlight: number, seed: number, failEvery: number) {
-  const cluster = fakeCluster(seed, failEvery);
+async function runSink(
+  maxInFlight: number,
+  seed: number,
+  failEvery: number,
+  leaderOf?: (partition: number) => number | undefined,
+) {
+  const cluster = fakeCluster(seed, failEvery, leaderOf);
   const sink = new KafkaSink({
     producer: cluster.producer,
     admin: cluster.admin,
@@ -174,6 +185,30 @@ Deno.test("kafka sink: pipelined batches are acked in order, one request per par
     }
     assert.equal(seen.size, total, `no loss, ${label}`);
   }
+});
+
+Deno.test("kafka sink: one request per leader broker and batch, not per partition", async () => {
+  // Partitions 0 and 2 share broker 0, partition 1 is on broker 1. The
+  // idempotent producer has one request in flight per broker connection:
+  // one request per partition queued three round trips per batch (the
+  // multi-second produce hop at 2,000 events/s).
+  const leadersHit = (b: number) => {
+    const leaders = new Set<number>();
+    for (let i = 0; i < 30; i++) {
+      const v = b * 30 + i;
+      leaders.add(((murmur2(`k${v % 17}`) & 0x7fffffff) % PARTITIONS) % 2);
+    }
+    return leaders.size;
+  };
+  let expected = 0;
+  for (let b = 0; b < 40; b++) expected += leadersHit(b);
+  const { cluster, acks } = await runSink(2, 7, 0);
+  assert.equal(acks.length, 40);
+  assert.equal(cluster.calls(), expected, "requests: batches × brokers");
+  assert.equal(cluster.maxPerPartition(), 1);
+  // Leader unknown: one request per partition, as before.
+  const unknown = await runSink(2, 7, 0, () => undefined);
+  assert.equal(unknown.cluster.calls(), 40 * PARTITIONS);
 });
 
 Deno.test("kafka sink: the window bounds the batches in flight", async () => {
