@@ -75,6 +75,32 @@ export function toTopicMessages(group: Slice[]): TopicMessages {
   return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
 }
 
+/**
+ * The messages of `tm` whose partition is missing from KafkaJS's answer.
+ *
+ * Why: KafkaJS 2.2.4's `sendMessages` keeps the answers of the brokers that
+ * replied and, when another broker's request fails, retries only for brokers
+ * without an answer, with the partitions regrouped by the refreshed leaders.
+ * A partition whose leader moved to a broker that had already answered is
+ * then sent nowhere, and `sendBatch` resolves anyway: silent loss. A request
+ * grouped for one leader can span two after a leader change (a broker killed),
+ * so every partition sent must be in the answer.
+ */
+export function notAcked(
+  tm: TopicMessages,
+  acked: ReadonlyArray<{ topicName: string; partition: number }>,
+): TopicMessages {
+  const got = new Set(acked.map((r) => laneKey({ ...r, topic: r.topicName })));
+  const out: TopicMessages = [];
+  for (const { topic, messages } of tm) {
+    const left = messages.filter((m) =>
+      !got.has(laneKey({ topic, partition: m.partition ?? -1 }))
+    );
+    if (left.length > 0) out.push({ topic, messages: left });
+  }
+  return out;
+}
+
 /** The lane key of a slice's partition. */
 export function laneKey(s: Pick<Slice, "topic" | "partition">): string {
   return `${s.topic}\0${s.partition}`;

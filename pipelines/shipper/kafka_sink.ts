@@ -45,6 +45,7 @@ import {
 import {
   groupByLeader,
   laneKey,
+  notAcked,
   type Slice,
   slicePartitions,
   splitHalves,
@@ -482,17 +483,17 @@ export class KafkaSink {
    * One send; splits on "too large"; returns the dead letters for single
    * messages too large for the broker (they go out through the DLQ lanes).
    */
-  async #send(tm: TopicMessages): Promise<OutMessage[]> {
+  async #send(tm: TopicMessages, resent = false): Promise<OutMessage[]> {
     if (tm.length === 0) return [];
+    let acked: Array<{ topicName: string; partition: number }>;
     try {
-      await sendAcked(this.#o.producer, {
+      acked = await sendAcked(this.#o.producer, {
         topicMessages: tm,
         timeout: this.#o.timeoutMs,
         compression: this.#o.compression === "gzip"
           ? CompressionTypes.GZIP
           : CompressionTypes.None,
       });
-      return [];
     } catch (err) {
       if (!isTooLarge(err)) throw err;
       const total = tm.reduce((n, t) => n + t.messages.length, 0);
@@ -522,5 +523,14 @@ export class KafkaSink {
       const [a, b] = splitHalves(tm, Math.ceil(total / 2));
       return [...await this.#send(a), ...await this.#send(b)];
     }
+    // KafkaJS 2.2.4 can resolve without a partition (see `notAcked`): only
+    // those go again; twice in a row, the whole request is retried.
+    const skipped = notAcked(tm, acked);
+    if (skipped.length === 0) return [];
+    if (resent) throw new Error("Kafka did not acknowledge every partition");
+    this.#o.log.warn("partitions not acknowledged, sending them again", {
+      partitions: skipped.length,
+    });
+    return await this.#send(skipped, true);
   }
 }
