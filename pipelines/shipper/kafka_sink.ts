@@ -6,11 +6,13 @@
  *
  * Pipelining, and why it is safe: a batch is cut into one slice per
  * topic-partition (partition chosen as KafkaJS's default partitioner would:
- * murmur2 of the key modulo the partition count). Each partition has a lane
- * that sends its slices one after the other, so at most ONE request per
- * partition is ever in flight and a partition receives its slices in batch
- * order, while lanes of different partitions (brokers) proceed independently
- * and up to `maxInFlight` batches overlap. Why not simply two overlapping
+ * murmur2 of the key modulo the partition count), and the slices whose
+ * partitions share a leader broker go out as one request (`_requests.ts`).
+ * Each partition has a lane: a request waits for the previous request of
+ * every partition in it, so at most ONE request per partition is ever in
+ * flight and a partition receives its slices in batch order, while requests
+ * for different brokers proceed independently and up to `maxInFlight`
+ * batches overlap. Why not simply two overlapping
  * `sendBatch` calls: KafkaJS's idempotent producer rolls a partition's
  * sequence number back when a request fails; a second request for the same
  * partition waiting on the broker lock would then reuse those numbers, and if
@@ -40,7 +42,16 @@ import {
   sendAcked,
   sleep,
 } from "../runtime/mod.ts";
-import { murmur2 } from "./_kafkajs_fast.ts";
+import {
+  groupByLeader,
+  laneKey,
+  notAcked,
+  type Slice,
+  slicePartitions,
+  splitHalves,
+  type TopicMessages,
+  toTopicMessages,
+} from "./_requests.ts";
 import type { Batch, BoundedQueue, OutMessage } from "./batch.ts";
 import { type DeadLetter, DLQ_ORIGINAL_MAX_CHARS } from "./encoder.ts";
 import { observeProduce, type ShipperMetrics } from "./metrics.ts";
@@ -66,14 +77,8 @@ export interface KafkaSinkOptions {
   hardStop: AbortSignal;
 }
 
-type TopicMessages = Array<{ topic: string; messages: OutMessage[] }>;
-
-/** The messages of one batch for one topic-partition. */
-export interface Slice {
-  topic: string;
-  partition: number;
-  messages: OutMessage[];
-}
+export { slicePartitions, splitHalves };
+export type { Slice };
 
 /** A batch between its first send and its ack. */
 interface InFlight {
@@ -104,42 +109,16 @@ export function isTooLarge(err: unknown, depth = 0): boolean {
   );
 }
 
-/**
- * Cuts topic messages into per-partition slices, keeping message order
- * within each slice, and sets each message's `partition`. Keyed messages go
- * where KafkaJS's DefaultPartitioner (Java-compatible murmur2) puts them;
- * messages without a key are spread round-robin (`rr` holds the counters).
- */
-export function slicePartitions(
-  tm: TopicMessages,
-  partitionsOf: (topic: string) => number,
-  rr: Map<string, number>,
-): Slice[] {
-  const out: Slice[] = [];
-  for (const { topic, messages } of tm) {
-    const n = partitionsOf(topic);
-    const byPartition: Slice[] = [];
-    let counter = rr.get(topic) ?? 0;
-    for (const m of messages) {
-      const p = m.key === null
-        ? counter++ % n
-        : (murmur2(m.key) & 0x7fffffff) % n;
-      m.partition = p;
-      (byPartition[p] ??= { topic, partition: p, messages: [] }).messages
-        .push(m);
-    }
-    rr.set(topic, counter % n);
-    for (const s of byPartition) if (s) out.push(s);
-  }
-  return out;
-}
-
 /** Sends batches, pipelined per partition, and acks them in order. */
 export class KafkaSink {
   readonly #o: KafkaSinkOptions;
   #known = new Set<string>();
   #refreshedAt = 0;
-  #partitions = new Map<string, { count: number; at: number }>();
+  /** Partition count and leader broker ids (by partition) per topic. */
+  #partitions = new Map<
+    string,
+    { count: number; at: number; leaders: number[] }
+  >();
   #rr = new Map<string, number>();
   #batchesAcked = 0;
   #lastError: string | undefined;
@@ -218,8 +197,7 @@ export class KafkaSink {
           this.#halt(); // hard stop: not acked, re-read after restart
           break;
         }
-        entry.left = slices.length;
-        for (const s of slices) this.#enqueue(s, entry);
+        this.#enqueueAll(slices, entry);
       }
       if (entry.left === 0) this.#finish(entry);
     }
@@ -288,25 +266,36 @@ export class KafkaSink {
     }
   }
 
-  /** Appends `slice` to its partition's lane. */
-  #enqueue(slice: Slice, entry: InFlight): void {
-    const key = `${slice.topic}\0${slice.partition}`;
-    const prev = this.#lanes.get(key) ?? Promise.resolve();
+  /** Queues `slices` of `entry` as one request per leader broker. */
+  #enqueueAll(slices: Slice[], entry: InFlight): void {
+    const groups = groupByLeader(
+      slices,
+      (t, p) => this.#partitions.get(t)?.leaders[p],
+    );
+    entry.left += groups.length;
+    for (const g of groups) this.#enqueue(g, entry);
+  }
+
+  /** Appends `group` to the lanes of its partitions (after their tails). */
+  #enqueue(group: Slice[], entry: InFlight): void {
+    const keys = group.map(laneKey);
+    const prev = Promise.all(keys.map((k) => this.#lanes.get(k)));
     const next: Promise<void> = prev.then(async () => {
       if (this.#halted) return;
-      if (!(await this.#deliver(slice, entry))) {
+      if (!(await this.#deliver(group, entry))) {
         this.#halt();
         return;
       }
-      this.#o.metrics.eventsSent.inc(
-        { topic: slice.topic },
-        slice.messages.length,
-      );
+      for (const s of group) {
+        this.#o.metrics.eventsSent.inc({ topic: s.topic }, s.messages.length);
+      }
       if (--entry.left === 0) this.#finish(entry);
     }).catch((err) => this.#halt(err)).finally(() => {
-      if (this.#lanes.get(key) === next) this.#lanes.delete(key);
+      for (const k of keys) {
+        if (this.#lanes.get(k) === next) this.#lanes.delete(k);
+      }
     });
-    this.#lanes.set(key, next);
+    for (const k of keys) this.#lanes.set(k, next);
   }
 
   /** Marks `entry` acknowledged by Kafka; acks the ready head batches. */
@@ -353,9 +342,14 @@ export class KafkaSink {
     if (stale.length === 0) return;
     const md = await this.#o.admin.fetchTopicMetadata({ topics: stale });
     for (const t of md.topics) {
-      if (t.partitions.length > 0) {
-        this.#partitions.set(t.name, { count: t.partitions.length, at: now });
-      }
+      if (t.partitions.length === 0) continue;
+      const leaders: number[] = [];
+      for (const p of t.partitions) leaders[p.partitionId] = p.leader;
+      this.#partitions.set(t.name, {
+        count: t.partitions.length,
+        at: now,
+        leaders,
+      });
     }
     for (const t of stale) {
       if (!this.#partitions.has(t)) {
@@ -419,8 +413,7 @@ export class KafkaSink {
       (t) => this.#partitions.get(t)!.count,
       this.#rr,
     );
-    entry.left += slices.length;
-    for (const s of slices) this.#enqueue(s, entry);
+    this.#enqueueAll(slices, entry);
   }
 
   /** Logs, counts and sleeps before retry `attempt`; false on a hard stop. */
@@ -437,20 +430,12 @@ export class KafkaSink {
     return !this.#o.hardStop.aborted;
   }
 
-  /** Sends the slice until acknowledged; false only on a hard stop. */
-  async #deliver(slice: Slice, entry: InFlight): Promise<boolean> {
+  /** Sends the group until acknowledged; false only on a hard stop. */
+  async #deliver(group: Slice[], entry: InFlight): Promise<boolean> {
     for (let attempt = 0;; attempt++) {
       try {
-        if (attempt > 0 && slice.topic !== this.#o.dlqTopic) {
-          // Deleted meanwhile? Then these become dead letters.
-          await this.#refreshTopics();
-          if (!this.#known.has(slice.topic)) {
-            await this.#loadPartitions([this.#o.dlqTopic]);
-            this.#reroute(this.#noTopic(slice.topic, slice.messages), entry);
-            return true;
-          }
-        }
-        const dead = await this.#send([slice]);
+        if (attempt > 0) group = await this.#dropDeleted(group, entry);
+        const dead = await this.#send(toTopicMessages(group));
         this.#lastError = undefined;
         if (dead.length > 0) {
           // Sent: from here on only the dead letters are retried.
@@ -462,6 +447,24 @@ export class KafkaSink {
         if (!(await this.#backoff(err, attempt))) return false;
       }
     }
+  }
+
+  /**
+   * Before a retry: slices of a topic deleted meanwhile become dead letters
+   * (through the DLQ's lanes); returns the rest.
+   */
+  async #dropDeleted(group: Slice[], entry: InFlight): Promise<Slice[]> {
+    if (group.every((s) => s.topic === this.#o.dlqTopic)) return group;
+    await this.#refreshTopics();
+    const gone = group.filter((s) =>
+      s.topic !== this.#o.dlqTopic && !this.#known.has(s.topic)
+    );
+    if (gone.length === 0) return group;
+    await this.#loadPartitions([this.#o.dlqTopic]);
+    for (const s of gone) {
+      this.#reroute(this.#noTopic(s.topic, s.messages), entry);
+    }
+    return group.filter((s) => !gone.includes(s));
   }
 
   /** Loads the DLQ's partition count, retrying; false on a hard stop. */
@@ -480,17 +483,17 @@ export class KafkaSink {
    * One send; splits on "too large"; returns the dead letters for single
    * messages too large for the broker (they go out through the DLQ lanes).
    */
-  async #send(tm: TopicMessages): Promise<OutMessage[]> {
+  async #send(tm: TopicMessages, resent = false): Promise<OutMessage[]> {
     if (tm.length === 0) return [];
+    let acked: Array<{ topicName: string; partition: number }>;
     try {
-      await sendAcked(this.#o.producer, {
+      acked = await sendAcked(this.#o.producer, {
         topicMessages: tm,
         timeout: this.#o.timeoutMs,
         compression: this.#o.compression === "gzip"
           ? CompressionTypes.GZIP
           : CompressionTypes.None,
       });
-      return [];
     } catch (err) {
       if (!isTooLarge(err)) throw err;
       const total = tm.reduce((n, t) => n + t.messages.length, 0);
@@ -520,26 +523,14 @@ export class KafkaSink {
       const [a, b] = splitHalves(tm, Math.ceil(total / 2));
       return [...await this.#send(a), ...await this.#send(b)];
     }
+    // KafkaJS 2.2.4 can resolve without a partition (see `notAcked`): only
+    // those go again; twice in a row, the whole request is retried.
+    const skipped = notAcked(tm, acked);
+    if (skipped.length === 0) return [];
+    if (resent) throw new Error("Kafka did not acknowledge every partition");
+    this.#o.log.warn("partitions not acknowledged, sending them again", {
+      partitions: skipped.length,
+    });
+    return await this.#send(skipped, true);
   }
-}
-
-/** Splits topic messages into the first `n` messages and the rest. */
-export function splitHalves(
-  tm: TopicMessages,
-  n: number,
-): [TopicMessages, TopicMessages] {
-  const a: TopicMessages = [];
-  const b: TopicMessages = [];
-  let left = n;
-  for (const t of tm) {
-    if (left >= t.messages.length) {
-      a.push(t);
-      left -= t.messages.length;
-    } else if (left > 0) {
-      a.push({ topic: t.topic, messages: t.messages.slice(0, left) });
-      b.push({ topic: t.topic, messages: t.messages.slice(left) });
-      left = 0;
-    } else b.push(t);
-  }
-  return [a, b];
 }
