@@ -9,6 +9,9 @@
  *
  * @module
  */
+// First: patches KafkaJS's produce hot spots (byte-identical, all or none)
+// before anything loads it; they were the top of the relay's CPU profile.
+import "../runtime/kafkajs_speedups.ts";
 import { runPipeline } from "../runtime/mod.ts";
 import { describeTables, ensurePublication } from "./catalog.ts";
 import { CDC_SPEC, toConfig } from "./config.ts";

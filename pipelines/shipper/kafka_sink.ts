@@ -40,7 +40,7 @@ import {
   sendAcked,
   sleep,
 } from "../runtime/mod.ts";
-import { murmur2 } from "./_kafkajs_fast.ts";
+import { murmur2 } from "../runtime/kafkajs_fast.ts";
 import type { Batch, BoundedQueue, OutMessage } from "./batch.ts";
 import { type DeadLetter, DLQ_ORIGINAL_MAX_CHARS } from "./encoder.ts";
 import { observeProduce, type ShipperMetrics } from "./metrics.ts";
