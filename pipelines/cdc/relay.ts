@@ -29,6 +29,7 @@ import { SESSION_OPTIONS, TypeRegistry } from "./convert.ts";
 import type { EnvelopeSettings, TableMeta } from "./envelope.ts";
 import { formatLsn, type Lsn } from "./lsn.ts";
 import type { CdcMetrics } from "./metrics.ts";
+import { FramePool } from "./frame_pool.ts";
 import { parseFrame } from "./pgoutput.ts";
 import { ReplicationConnection } from "./replication.ts";
 import type { KafkaSink } from "./sink.ts";
@@ -442,9 +443,10 @@ export async function streamChanges(args: {
       let wake: (() => void) | undefined;
       let ended = false;
       const from = sink.tracker.confirmed;
+      const frames = new FramePool();
       const done = conn.start(cfg.slot, from, pluginOptions, (chunk) => {
-        // pg reuses its read buffer: copy before queueing.
-        queue.push(new Uint8Array(chunk));
+        // pg reuses its read buffer: copy before queueing (into shared slabs).
+        queue.push(frames.copy(chunk));
         queueBytes += chunk.byteLength;
         if (
           !paused &&
