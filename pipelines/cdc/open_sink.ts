@@ -14,23 +14,6 @@ import type { CdcMetrics } from "./metrics.ts";
 import { KafkaSink } from "./sink.ts";
 
 const APP_NAME = "deno-cdc";
-/** Batches in flight at once (each at most one request per partition). */
-const MAX_IN_FLIGHT_BATCHES = 4;
-
-/** Partition count of each topic, read once at start. */
-async function partitionCounts(
-  kafka: ReturnType<typeof createKafka>,
-  topics: string[],
-): Promise<Map<string, number>> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const md = await admin.fetchTopicMetadata({ topics });
-    return new Map(md.topics.map((t) => [t.name, t.partitions.length]));
-  } finally {
-    await admin.disconnect().catch(() => {});
-  }
-}
 
 /**
  * Connects the producer; makes sure every table's topic exists (creating
@@ -55,10 +38,6 @@ export async function openSink(
       "create them (3 partitions, RF 3) or run with --create-topics true",
   });
   const dlqTopic = await prepareDlq(kafka, cfg, log);
-  const partitions = await partitionCounts(kafka, [
-    ...new Set(tables.map((t) => t.topic)),
-    ...(dlqTopic ? [dlqTopic] : []),
-  ]);
   const producer = createProducer(kafka, { idempotent: false });
   await producer.connect();
   const sink = new KafkaSink(
@@ -71,10 +50,6 @@ export async function openSink(
       maxRecordBytes: cfg.maxRecordBytes,
       dlqTopic,
       onDeadLetter: (topic) => metrics.deadLetters.inc({ topic }),
-      // Per-partition lanes: a slow broker holds back only its partitions
-      // (lower tail latency), and batches overlap (throughput).
-      maxInFlight: MAX_IN_FLIGHT_BATCHES,
-      partitionsOf: (topic) => partitions.get(topic),
     },
     log.child({ stage: "kafka" }),
     0n,

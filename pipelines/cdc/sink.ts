@@ -1,16 +1,10 @@
 /**
  * The Kafka service: an ordered, bounded, acknowledged producer.
  *
- * Records go out in push order (acks=all). Each batch is cut into one slice
- * per partition (Kafka's default partitioner: murmur2 of the key) and each
- * partition has a lane that sends its slices one after the other, so at most
- * one request per partition is in flight and records of one key (same
- * partition) can never overtake each other, even on retries; lanes of
- * different partitions proceed independently, and up to `maxInFlight` batches
- * overlap. Acknowledgements are taken strictly in batch order. While batches
- * are in flight the next one accumulates, which gives large batches under
- * load and no added latency when idle. Without `partitionsOf` (tests) there
- * is one lane per topic and KafkaJS partitions. `push` waits when
+ * Records go out in push order, one `sendBatch` in flight at a time (acks=all),
+ * so records of one key (same partition) can never overtake each other, even
+ * on retries; while a batch is in flight the next one accumulates, which gives
+ * large batches under load and no added latency when idle. `push` waits when
  * `maxPending` records or `maxPendingBytes` bytes are unacknowledged
  * (backpressure up to the WAL reader). Sizes are UTF-8 bytes, as the broker
  * counts them. Failed sends are retried with backoff forever: the WAL
@@ -26,7 +20,6 @@ import { Buffer } from "node:buffer";
 import { PipelineError } from "../runtime/app.ts";
 import type { Logger } from "../runtime/log.ts";
 import type { Producer } from "../runtime/kafka.ts";
-import { murmur2 } from "../runtime/kafkajs_fast.ts";
 import { sendAcked } from "../runtime/producer.ts";
 import { SERVICE_RETRY } from "../runtime/retry.ts";
 import { sleep } from "../runtime/shutdown.ts";
@@ -50,57 +43,6 @@ export interface SinkOptions {
   dlqTopic: string;
   /** Called for each record that became a dead letter (metrics). */
   onDeadLetter?: (topic: string) => void;
-  /** Most batches in flight at once (default 1). */
-  maxInFlight?: number;
-  /**
-   * Partition count of a topic, fixed for the sink's life: enables one lane
-   * per partition (otherwise one lane per topic).
-   */
-  partitionsOf?: (topic: string) => number | undefined;
-}
-
-/** A batch sent, awaiting its turn to be acknowledged (batch order). */
-interface InFlight {
-  batch: OutRecord[];
-  bytes: number;
-  done: boolean;
-}
-
-/** One partition's share of a batch (`partition` undefined: KafkaJS picks). */
-interface Slice {
-  lane: string;
-  partition?: number;
-  records: OutRecord[];
-}
-
-/**
- * Cuts `batch` into per-partition slices in record order, partitioned as
- * Kafka's default partitioner does (murmur2 of the key; records without a
- * key round-robin, `rr` holding the counters). A topic of unknown partition
- * count gets one slice, partitioned by KafkaJS.
- */
-export function slicesOf(
-  batch: OutRecord[],
-  partitionsOf: ((topic: string) => number | undefined) | undefined,
-  rr: Map<string, number>,
-): Slice[] {
-  const slices = new Map<string, Slice>();
-  for (const r of batch) {
-    let partition: number | undefined;
-    const n = partitionsOf?.(r.topic);
-    if (n) {
-      if (r.key === null) {
-        const c = rr.get(r.topic) ?? 0;
-        rr.set(r.topic, (c + 1) % n);
-        partition = c % n;
-      } else partition = (murmur2(r.key) & 0x7fffffff) % n;
-    }
-    const lane = partition === undefined ? r.topic : `${r.topic}:${partition}`;
-    let slice = slices.get(lane);
-    if (!slice) slices.set(lane, slice = { lane, partition, records: [] });
-    slice.records.push(r);
-  }
-  return [...slices.values()];
 }
 
 /** How much of an over-size value a dead letter keeps (characters). */
@@ -148,13 +90,6 @@ export class KafkaSink {
   #closing = false;
   #failures = 0;
   #listeners: AckListener[] = [];
-  /** Sent batches, oldest first, until acknowledged in that order. */
-  #inFlight: InFlight[] = [];
-  /** Tail of each lane's chain of sends (never rejects). */
-  #lanes = new Map<string, Promise<void>>();
-  #roundRobin = new Map<string, number>();
-  /** A lane's fatal error, rethrown by the send loop. */
-  #laneError: unknown;
   #fatal: unknown;
   #reject!: (err: unknown) => void;
   readonly #failed = new Promise<never>((_, reject) => this.#reject = reject);
@@ -305,63 +240,23 @@ export class KafkaSink {
   }
 
   async #sendLoop(): Promise<void> {
-    const maxInFlight = this.opts.maxInFlight ?? 1;
     while (true) {
-      if (this.#laneError) throw this.#laneError;
-      if (this.#queue.length === 0 || this.#inFlight.length >= maxInFlight) {
-        if (
-          this.#queue.length === 0 && this.#inFlight.length === 0 &&
-          this.#closing
-        ) return;
+      if (this.#queue.length === 0) {
+        if (this.#closing) return;
         await new Promise<void>((r) => this.#wakeSender = r);
         this.#wakeSender = undefined;
         continue;
       }
       const { batch, bytes } = this.#take();
-      const entry: InFlight = { batch, bytes, done: false };
-      this.#inFlight.push(entry);
-      const slices = slicesOf(batch, this.opts.partitionsOf, this.#roundRobin);
-      void Promise.all(slices.map((s) => this.#inLane(s))).then(() => {
-        entry.done = true;
-        this.#settle();
-      }, (err) => {
-        this.#laneError ??= err;
-        this.#wakeSender?.();
-      });
-    }
-  }
-
-  /** Sends `slice` once its lane's earlier slices are acknowledged. */
-  #inLane(slice: Slice): Promise<void> {
-    const prev = this.#lanes.get(slice.lane) ?? Promise.resolve();
-    const sent = prev.then(() => {
-      if (this.#laneError) throw this.#laneError; // stopped: send nothing more
-      return this.#sendSplitting(slice.records, slice.partition);
-    });
-    const tail = sent.catch(() => {});
-    this.#lanes.set(slice.lane, tail);
-    void tail.then(() => {
-      if (this.#lanes.get(slice.lane) === tail) this.#lanes.delete(slice.lane);
-    });
-    return sent;
-  }
-
-  /** Acknowledges the finished batches at the head, in batch order. */
-  #settle(): void {
-    let acked = false;
-    while (this.#inFlight.length > 0 && this.#inFlight[0].done) {
-      const { batch, bytes } = this.#inFlight.shift()!;
+      await this.#sendSplitting(batch);
       this.#pendingBytes -= bytes;
       this.tracker.ack(this.tracker.ackedSeq + batch.length);
       for (const fn of this.#listeners) fn(batch, this.tracker.confirmed);
-      acked = true;
+      for (const w of this.#spaceWaiters.splice(0)) w();
+      if (this.tracker.pending === 0) {
+        for (const w of this.#drainWaiters.splice(0)) w();
+      }
     }
-    if (!acked) return;
-    for (const w of this.#spaceWaiters.splice(0)) w();
-    if (this.tracker.pending === 0) {
-      for (const w of this.#drainWaiters.splice(0)) w();
-    }
-    this.#wakeSender?.();
   }
 
   #take(): { batch: OutRecord[]; bytes: number } {
@@ -382,15 +277,15 @@ export class KafkaSink {
    * max.message.bytes below ours): halves it, in order, down to the single
    * record, which becomes its dead letter.
    */
-  async #sendSplitting(batch: OutRecord[], partition?: number): Promise<void> {
+  async #sendSplitting(batch: OutRecord[]): Promise<void> {
     try {
-      await this.#sendWithRetry(batch, partition);
+      await this.#sendWithRetry(batch);
     } catch (err) {
       if (!isTooLarge(err)) throw err;
       if (batch.length > 1) {
         const half = Math.ceil(batch.length / 2);
-        await this.#sendSplitting(batch.slice(0, half), partition);
-        await this.#sendSplitting(batch.slice(half), partition);
+        await this.#sendSplitting(batch.slice(0, half));
+        await this.#sendSplitting(batch.slice(half));
         return;
       }
       const r = batch[0];
@@ -404,23 +299,16 @@ export class KafkaSink {
     }
   }
 
-  /**
-   * Sends `batch` (to `partition`, when given), retrying forever except when
-   * it is too large.
-   */
-  async #sendWithRetry(batch: OutRecord[], partition?: number): Promise<void> {
+  /** Sends `batch`, retrying forever except when it is too large. */
+  async #sendWithRetry(batch: OutRecord[]): Promise<void> {
     const byTopic = new Map<
       string,
-      { key: string | null; value: string | null; partition?: number }[]
+      { key: string | null; value: string | null }[]
     >();
     for (const r of batch) {
       let list = byTopic.get(r.topic);
       if (!list) byTopic.set(r.topic, list = []);
-      list.push(
-        partition === undefined
-          ? { key: r.key, value: r.value }
-          : { key: r.key, value: r.value, partition },
-      );
+      list.push({ key: r.key, value: r.value });
     }
     const topicMessages = [...byTopic].map(([topic, messages]) => ({
       topic,
