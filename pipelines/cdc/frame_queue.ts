@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { FramePool } from "./frame_pool.ts";
 
 /** High and low watermarks, in frames and in bytes. */
 export interface QueueBounds {
@@ -32,6 +33,8 @@ export interface FlowControl {
 /** A bounded frame queue with socket backpressure. */
 export class FrameQueue {
   #frames: Uint8Array[] = [];
+  /** Shared slabs for the copies: one ArrayBuffer per frame costs more than decoding it. */
+  readonly #pool = new FramePool();
   #bytes = 0;
   #paused = false;
   #ended = false;
@@ -60,7 +63,7 @@ export class FrameQueue {
 
   /** Queues a copy of `chunk` (pg reuses its read buffer); pauses over the high mark. */
   push(chunk: Uint8Array): void {
-    this.#frames.push(new Uint8Array(chunk));
+    this.#frames.push(this.#pool.copy(chunk));
     this.#bytes += chunk.byteLength;
     const b = this.bounds;
     if (

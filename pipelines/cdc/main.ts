@@ -10,6 +10,9 @@
  *
  * @module
  */
+// First: patches KafkaJS's produce hot spots (byte-identical, all or none)
+// before anything loads it; they were the top of the relay's CPU profile.
+import "../runtime/kafkajs_speedups.ts";
 import { runPipeline } from "../runtime/mod.ts";
 import { openIncremental, prepareCapture } from "./capture.ts";
 import { openCatalog } from "./catalog_client.ts";

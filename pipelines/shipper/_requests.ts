@@ -20,7 +20,7 @@
  *
  * @module
  */
-import { murmur2 } from "./_kafkajs_fast.ts";
+import { murmur2 } from "../runtime/kafkajs_fast.ts";
 import type { OutMessage } from "./batch.ts";
 
 /** The messages of one batch for one topic-partition. */

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import type { Admin } from "kafkajs";
 import { createLogger, type Producer, prom } from "../runtime/mod.ts";
-import { murmur2 } from "./_kafkajs_fast.ts";
+import { murmur2 } from "../runtime/kafkajs_fast.ts";
 import { type Batch, BoundedQueue, type OutMessage } from "./batch.ts";
 import { KafkaSink, slicePartitions } from "./kafka_sink.ts";
 import { createMetrics } from "./metrics.ts";

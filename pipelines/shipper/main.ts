@@ -16,7 +16,7 @@
  * @module
  */
 // First: patches KafkaJS hot spots before anything loads it.
-import "./_kafkajs_speedups.ts";
+import "../runtime/kafkajs_speedups.ts";
 import {
   createKafka,
   createProducer,

@@ -18,7 +18,13 @@
  *
  * Usage: deno run <perms> tasks/bench/cdc.ts [--snapshot-rows 100000]
  *        [--changes 200000] [--latency-txns 2000] [--latency-rate 200]
- *        [--only ours|debezium]
+ *        [--only ours|debezium] [--v8-prof <log file>]
+ *
+ * `--v8-prof` runs our relay with V8's sampling profiler (`--prof`), written
+ * to the given file (read it with `node --prof-process`). The latency phase
+ * also prints where the time goes per stage, for both systems, from fields
+ * both fill: commit (`source.ts_ms`) → envelope built (`ts_ms`) → producer
+ * send (the Kafka record's CreateTime) → read by the consumer.
  *
  * @module
  */
@@ -37,6 +43,7 @@ const { values } = parseArgs({
     "latency-txns": { type: "string", default: "2000" },
     "latency-rate": { type: "string", default: "200" },
     only: { type: "string" },
+    "v8-prof": { type: "string" },
   },
 });
 const SNAPSHOT_ROWS = Number(values["snapshot-rows"]);
@@ -63,10 +70,18 @@ const kafka = createKafka({ brokers: BROKERS, clientId: "bench-cdc", log });
 interface Result {
   snapshotRowsPerSec: number;
   streamEventsPerSec: number;
+  /** The same events over their Kafka CreateTime span (the producer's pace). */
+  streamSentPerSec: number;
   p50: number;
   p99: number;
   startupMs: number;
+  /** Latency phase, per stage: [p50, p99] ms. */
+  stages: Record<LatencyStage, [number, number]>;
 }
+
+/** The latency phase's stages (see the module docs). */
+const LATENCY_STAGES = ["commit→built", "built→send", "send→read"] as const;
+type LatencyStage = typeof LATENCY_STAGES[number];
 
 /** A client with explicit settings (pg reads env fallbacks otherwise). */
 function pgClient(): pg.Client {
@@ -175,7 +190,11 @@ async function cleanup(
 class Watcher {
   snapshot: number[] = [];
   stream: number[] = [];
+  /** CreateTime of each streaming record (when the producer sent it). */
+  streamSent: number[] = [];
   latency: number[] = [];
+  /** Per latency record: the three stage durations, ms. */
+  stages: number[][] = [];
   #consumer = kafka.consumer({
     groupId: `bench-cdc-${crypto.randomUUID()}`,
     maxWaitTimeInMs: 100,
@@ -198,7 +217,16 @@ class Watcher {
           else if (v.op === "c" || v.op === "u") {
             if (v.after?.name?.startsWith("lat")) {
               this.latency.push(now - v.source.ts_ms);
-            } else this.stream.push(now);
+              const sent = Number(m.timestamp);
+              this.stages.push([
+                v.ts_ms - v.source.ts_ms,
+                sent - v.ts_ms,
+                now - sent,
+              ]);
+            } else {
+              this.stream.push(now);
+              this.streamSent.push(Number(m.timestamp));
+            }
           }
         }
         await Promise.resolve();
@@ -300,15 +328,23 @@ async function measure(
     await streamingWorkload(schema);
     await w.until(`${name} streaming`, () => w.stream.length >= CHANGES);
     const streamEventsPerSec = rate(w.stream, CHANGES);
+    // Partitions are read concurrently: send times arrive out of order.
+    const sent = w.streamSent.slice(0, CHANGES).sort((a, b) => a - b);
+    const streamSentPerSec = rate(sent, CHANGES);
     console.error(`${name}: streaming done`);
     await latencyWorkload(schema);
     await w.until(`${name} latency`, () => w.latency.length >= LAT_TXNS);
     return {
       snapshotRowsPerSec,
       streamEventsPerSec,
+      streamSentPerSec,
       p50: percentile(w.latency, 50),
       p99: percentile(w.latency, 99),
       startupMs,
+      stages: Object.fromEntries(LATENCY_STAGES.map((st, i) => {
+        const xs = w.stages.map((d) => d[i]);
+        return [st, [percentile(xs, 50), percentile(xs, 99)]];
+      })) as Result["stages"],
     };
   } finally {
     await sys.stop();
@@ -320,9 +356,15 @@ async function runOurs(): Promise<Result> {
   const env = await prepare("ours");
   try {
     return await measure("ours", env.schema, env.topic, () => {
-      const [cmd, ...args] = taskArgv("cdc");
+      const [cmd, run, ...args] = taskArgv("cdc");
+      const prof = values["v8-prof"];
       const child = new Deno.Command(cmd, {
         args: [
+          run,
+          // V8 writes the log itself (outside Deno's permission checks).
+          ...(prof
+            ? [`--v8-flags=--prof,--logfile=${prof},--no-logfile-per-isolate`]
+            : []),
           ...args,
           "--slot",
           env.slot,
@@ -462,8 +504,15 @@ async function runDebezium(): Promise<Result> {
 function report(name: string, r: Result): void {
   console.log(
     `${name.padEnd(9)} snapshot ${r.snapshotRowsPerSec.toFixed(0)} rows/s | ` +
-      `streaming ${r.streamEventsPerSec.toFixed(0)} events/s | ` +
+      `streaming ${r.streamEventsPerSec.toFixed(0)} events/s ` +
+      `(${r.streamSentPerSec.toFixed(0)}/s by send time) | ` +
       `latency p50 ${r.p50} ms p99 ${r.p99} ms | first snapshot record after ${r.startupMs} ms`,
+  );
+  console.log(
+    `${name.padEnd(9)} latency stages p50/p99 ms: ` +
+      LATENCY_STAGES.map((st) => `${st} ${r.stages[st].join("/")}`).join(
+        ", ",
+      ),
   );
 }
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 import { Buffer } from "node:buffer";
-import { createLogger } from "../runtime/log.ts";
+import { createLogger } from "./log.ts";
 import {
   CAPTURING_MODULES,
   checkKafkajs,
@@ -17,7 +17,7 @@ import {
   murmur2,
   PATCHED_METHODS,
   PATCHED_MODULES,
-} from "./_kafkajs_speedups.ts";
+} from "./kafkajs_speedups.ts";
 
 const require = createRequire(import.meta.url);
 const root = require.resolve("kafkajs").replace(/index\.js$/, "");

@@ -1,5 +1,5 @@
 /**
- * Installs the KafkaJS speed-ups of `_kafkajs_fast.ts` (six hot spots of
+ * Installs the KafkaJS speed-ups of `kafkajs_fast.ts` (six hot spots of
  * KafkaJS 2.2.4's producer, see README "Performance") by replacing four
  * KafkaJS modules in `require.cache` and four `Encoder` methods.
  *
@@ -11,23 +11,24 @@
  * and one warning line says why. An error while patching undoes the patches
  * already made.
  *
- * Import it before anything imports `kafkajs` (the shipper's `main.ts` does
- * so on its first line).
+ * Import it before anything imports `kafkajs` (the shipper's and the CDC
+ * relay's `main.ts` do so on their first line).
  *
  * @module
  */
+import "./_env_guard.ts"; // KafkaJS modules load below and read env
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
-import { createLogger, type Logger } from "../runtime/log.ts";
+import { createLogger, type Logger } from "./log.ts";
 import {
   crc32c,
   fastEncoder,
   fastRecord,
   groupMessagesPerPartition,
   murmur2,
-} from "./_kafkajs_fast.ts";
+} from "./kafkajs_fast.ts";
 
-export { crc32c, murmur2 } from "./_kafkajs_fast.ts";
+export { crc32c, murmur2 } from "./kafkajs_fast.ts";
 
 // deno-lint-ignore no-explicit-any
 type Any = any;

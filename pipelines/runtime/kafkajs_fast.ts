@@ -1,7 +1,7 @@
 /**
  * The fast replacements of six KafkaJS 2.2.4 hot spots, found with
  * `--cpu-prof` while shipping 200k events (see README "Performance"). This
- * module only builds them; `_kafkajs_speedups.ts` checks that the loaded
+ * module only builds them; `kafkajs_speedups.ts` checks that the loaded
  * KafkaJS is the one they were written for and installs all or none.
  *
  * 1. `groupMessagesPerPartition` copies the partition's array for every
