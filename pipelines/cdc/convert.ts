@@ -26,6 +26,9 @@ export const SESSION_OPTIONS = [
   "-c extra_float_digits=3",
 ].join(" ");
 
+/** Debezium's `decimal.handling.mode` (README "Type mapping"). */
+export type DecimalMode = "string" | "precise" | "double";
+
 /** Turns one non-NULL text value into its JSON value. */
 export type Converter = (text: string) => unknown;
 
