@@ -197,7 +197,7 @@ export async function buildMeta(
     name: c.name,
     typeOid: c.typeOid,
     typeMod: c.typeMod ?? -1,
-    convert: types.converter(c.typeOid),
+    convert: types.converter(c.typeOid, c.typeMod ?? -1),
   }));
   const topic = topicOf(prefix, schema, table);
   const meta: TableMeta = {

@@ -66,6 +66,71 @@ const money: Converter = (t) => {
   return negative ? `-${digits}` : digits;
 };
 
+/**
+ * bit(n > 1)/varbit → io.debezium.data.Bits: the bit string as an integer
+ * (first bit most significant) in little-endian bytes without trailing zero
+ * bytes (Java's `BitSet.toByteArray`), base64; all zeros → `""`.
+ */
+export const bits: Converter = (t) => {
+  const out: number[] = [];
+  for (let end = t.length; end > 0; end -= 8) {
+    out.push(parseInt(t.slice(Math.max(0, end - 8), end), 2));
+  }
+  while (out.length > 0 && out[out.length - 1] === 0) out.pop();
+  return base64(Uint8Array.from(out));
+};
+
+/** bit(1) → boolean (Debezium's mapping for a single bit). */
+const bit1: Converter = (t) => t === "1";
+
+/** numeric NaN as Debezium 3.6.1 writes it with `decimal.handling.mode=string`. */
+const numericString: Converter = (t) => t === "NaN" ? "NAN" : t;
+
+/** Two's complement big-endian bytes of an integer (Java's `BigInteger.toByteArray`). */
+export function twosComplement(n: bigint): Uint8Array {
+  const out: number[] = [];
+  let v = n;
+  do {
+    out.unshift(Number(v & 0xffn));
+    v >>= 8n;
+  } while (
+    !(v === 0n && (out[0] & 0x80) === 0) &&
+    !(v === -1n && (out[0] & 0x80) !== 0)
+  );
+  return Uint8Array.from(out);
+}
+
+/** `-12.340` → unscaled `-12340n` at `scale` (padded or exact). */
+function unscaled(t: string, scale: number): bigint {
+  const neg = t.startsWith("-");
+  const [int, frac = ""] = t.replace(/^[-+]/, "").split(".");
+  const digits = int + frac.padEnd(scale, "0").slice(0, scale);
+  const v = BigInt(digits || "0");
+  return neg ? -v : v;
+}
+
+/**
+ * numeric with `decimal.handling.mode=precise`: a column with a scale →
+ * `org.apache.kafka.connect.data.Decimal` (base64 of the unscaled value);
+ * without one → `io.debezium.data.VariableScaleDecimal` `{scale, value}`.
+ * NaN has no decimal form: null.
+ */
+export function numericPrecise(scale: number | undefined): Converter {
+  return (t) => {
+    if (t === "NaN") return null;
+    if (scale !== undefined) return base64(twosComplement(unscaled(t, scale)));
+    const s = t.includes(".") ? t.length - t.indexOf(".") - 1 : 0;
+    return { scale: s, value: base64(twosComplement(unscaled(t, s))) };
+  };
+}
+
+/** money with `precise`: a Decimal of scale 2 (Debezium's `money.fraction.digits`). */
+const moneyPrecise: Converter = (t) =>
+  base64(twosComplement(unscaled(money(t) as string, 2)));
+
+/** numeric/money with `double`: a JSON number (NaN as the string "NaN"). */
+const numericDouble: Converter = (t) => float(t);
+
 /** bytea (hex output `\x0a0b`, or legacy escape format) → base64. */
 const bytea: Converter = (t) => base64(parseBytea(t));
 
@@ -161,10 +226,28 @@ function offsetSeconds(tz: string | undefined): number {
     ((parts[0] ?? 0) * 3600 + (parts[1] ?? 0) * 60 + (parts[2] ?? 0));
 }
 
+/**
+ * What Debezium 3.6.1 writes for `±infinity` dates (pgjdbc's infinity
+ * sentinels run through its epoch-day conversion): kept for parity.
+ */
+export const DATE_INFINITY = {
+  "infinity": -2147472692,
+  "-infinity": -2147472691,
+};
+
+/**
+ * What Debezium 3.6.1 writes for `±infinity` timestamps, in µs
+ * (`MicroTimestamp`); ms columns (`Timestamp`) get these divided by 1000.
+ */
+export const TIMESTAMP_INFINITY_US = {
+  "infinity": 9223372036825200000n,
+  "-infinity": -9223372036832400000n,
+};
+
 /** date → days since epoch (io.debezium.time.Date). */
 export const date: Converter = (t) => {
   const m = DATE_RE.exec(t);
-  if (!m) return t; // infinity, -infinity
+  if (!m) return DATE_INFINITY[t as keyof typeof DATE_INFINITY] ?? t;
   return daysFromCivil(year(m[1], m[4]), Number(m[2]), Number(m[3]));
 };
 
@@ -215,19 +298,46 @@ export function timestampMicros(t: string): bigint | undefined {
 
 /** timestamp → microseconds since epoch (io.debezium.time.MicroTimestamp). */
 export const timestamp: Converter = (t) => {
-  const us = timestampMicros(t);
+  const us = timestampMicros(t) ??
+    TIMESTAMP_INFINITY_US[t as keyof typeof TIMESTAMP_INFINITY_US];
   return us === undefined ? t : exactInteger(us);
 };
 
-/** timestamptz → ISO-8601 in UTC (io.debezium.time.ZonedTimestamp). */
-export const timestamptz: Converter = (t) => {
-  const us = timestampMicros(t);
+/**
+ * timestamp(0..3) → milliseconds since epoch (io.debezium.time.Timestamp:
+ * `adaptive_time_microseconds` keeps ms for precisions up to 3).
+ */
+export const timestampMillis: Converter = (t) => {
+  const us = timestampMicros(t) ??
+    TIMESTAMP_INFINITY_US[t as keyof typeof TIMESTAMP_INFINITY_US];
   if (us === undefined) return t;
-  return isoFromMicros(us);
+  // Floor division: 1969-12-31 23:59:59.9995 is -1 ms, not 0.
+  const ms = us / 1000n - (us % 1000n < 0n ? 1n : 0n);
+  return exactInteger(ms);
 };
 
-/** `2024-01-02T03:04:05.123456Z` (fraction without trailing zeros). */
-export function isoFromMicros(us: bigint): string {
+/**
+ * timestamptz → ISO-8601 in UTC (io.debezium.time.ZonedTimestamp), with as
+ * many fraction digits as the column's precision (`typmod`, default 6), as
+ * Debezium 3.6 renders it.
+ */
+export function timestamptzOf(typeMod: number): Converter {
+  const digits = typeMod >= 0 && typeMod <= 6 ? typeMod : 6;
+  return (t) => {
+    const us = timestampMicros(t);
+    if (us === undefined) return t;
+    return isoFromMicros(us, digits);
+  };
+}
+
+/** timestamptz at the default precision (6 fraction digits). */
+export const timestamptz: Converter = timestamptzOf(-1);
+
+/**
+ * `2024-01-02T03:04:05.123456Z`: `digits` fraction digits, or without
+ * trailing zeros when `digits` is undefined.
+ */
+export function isoFromMicros(us: bigint, digits?: number): string {
   const dayUs = 86_400_000_000n;
   let days = us / dayUs;
   let rem = us % dayUs;
@@ -241,7 +351,12 @@ export function isoFromMicros(us: bigint): string {
   const yy = y >= 0 && y <= 9999
     ? pad(y, 4)
     : (y < 0 ? "-" : "+") + pad(Math.abs(y), 6);
-  return `${yy}-${pad(mo)}-${pad(d)}T${hms(secs)}${fraction(frac)}Z`;
+  const f = digits === undefined
+    ? fraction(frac)
+    : digits > 0
+    ? `.${frac.slice(0, digits)}`
+    : "";
+  return `${yy}-${pad(mo)}-${pad(d)}T${hms(secs)}${f}Z`;
 }
 
 /** Debezium's average month for MicroDuration (365.25 / 12 days). */
@@ -350,9 +465,9 @@ const SCALARS: Record<number, Converter> = {
   1184: timestamptz,
   1186: interval,
   1266: timetz,
-  1560: text, // bit
-  1562: text, // varbit
-  1700: text, // numeric (decimal.handling.mode=string)
+  1560: bits, // bit (bit(1): boolean, see TypeRegistry)
+  1562: bits, // varbit
+  1700: numericString, // numeric (decimal.handling.mode=string)
   2950: text, // uuid
   3802: text, // jsonb
 };
@@ -403,12 +518,16 @@ export function isBuiltinType(oid: number): boolean {
  */
 export class TypeRegistry {
   readonly #info = new Map<number, PgTypeInfo>();
-  readonly #cache = new Map<number, Converter>();
+  readonly #cache = new Map<string, Converter>();
 
-  /** `lookup` reads `pg_type` rows for the given OIDs. */
+  /**
+   * `lookup` reads `pg_type` rows for the given OIDs; `decimalMode` is
+   * `--decimal-handling-mode`.
+   */
   constructor(
     private readonly lookup: (oids: number[]) => Promise<PgTypeInfo[]> = () =>
       Promise.resolve([]),
+    private readonly decimalMode: DecimalMode = "string",
   ) {}
 
   /** Loads catalog info for every OID (and the OIDs they refer to). */
@@ -449,25 +568,59 @@ export class TypeRegistry {
     return this.#info.get(oid);
   }
 
-  /** The converter for `oid` (text if unknown; call {@link resolve} first). */
-  converter(oid: number): Converter {
-    const hit = this.#cache.get(oid);
+  /**
+   * The converter for `oid` with the column's `typeMod` (text if unknown;
+   * call {@link resolve} first). An array's typmod is its element's.
+   */
+  converter(oid: number, typeMod = -1): Converter {
+    const key = `${oid}:${typeMod}`;
+    const hit = this.#cache.get(key);
     if (hit) return hit;
-    const c = this.#build(oid, 0);
-    this.#cache.set(oid, c);
+    const c = this.#build(oid, typeMod, 0);
+    this.#cache.set(key, c);
     return c;
   }
 
-  #build(oid: number, depth: number): Converter {
+  /** Scalars whose JSON form depends on the typmod or the decimal mode. */
+  #scalar(oid: number, typeMod: number): Converter | undefined {
+    switch (oid) {
+      case 1114:
+        return typeMod >= 0 && typeMod <= 3 ? timestampMillis : timestamp;
+      case 1184:
+        return timestamptzOf(typeMod);
+      case 1560:
+        return typeMod <= 1 ? bit1 : bits;
+      case 1700:
+        if (this.decimalMode === "double") return numericDouble;
+        if (this.decimalMode === "precise") {
+          return numericPrecise(
+            typeMod >= 4 ? (typeMod - 4) & 0xffff : undefined,
+          );
+        }
+        return numericString;
+      case 790:
+        if (this.decimalMode === "double") return (t) => Number(money(t));
+        return this.decimalMode === "precise" ? moneyPrecise : money;
+    }
+    return SCALARS[oid];
+  }
+
+  #build(oid: number, typeMod: number, depth: number): Converter {
     if (depth > 8) return text;
-    if (SCALARS[oid]) return SCALARS[oid];
-    if (BUILTIN_ARRAYS[oid]) return arrayOf(SCALARS[BUILTIN_ARRAYS[oid]]);
+    const scalar = this.#scalar(oid, typeMod);
+    if (scalar) return scalar;
+    if (BUILTIN_ARRAYS[oid]) {
+      return arrayOf(this.#build(BUILTIN_ARRAYS[oid], typeMod, depth + 1));
+    }
     const info = this.#info.get(oid);
     if (!info) return text;
-    if (info.base) return this.#build(info.base, depth + 1); // domain
+    if (info.base) return this.#build(info.base, typeMod, depth + 1); // domain
     if (info.category === "A" && info.elem) {
       const elemInfo = this.#info.get(info.elem);
-      return arrayOf(this.#build(info.elem, depth + 1), elemInfo?.delim ?? ",");
+      return arrayOf(
+        this.#build(info.elem, typeMod, depth + 1),
+        elemInfo?.delim ?? ",",
+      );
     }
     return text; // enums, composites, ranges, extension types
   }

@@ -71,6 +71,7 @@ export const PARITY_SCRIPT: readonly string[] = [
   `INSERT INTO cdcparity.types (id, ts, tstz, d, ttz) VALUES
   (5, '0044-03-15 12:00:00 BC', '2024-01-01 00:00:00+00', '0001-01-01 BC',
    '10:00:00.1+00'),
+  (7, '-infinity', '1970-01-01 00:00:00+00', '1970-01-01', '00:00:00+00'),
   (6, '9999-12-31 23:59:59.999999', '2262-04-11 23:47:16.854775+00',
    '5874897-12-31', '10:00:00-00:30')`,
   // Several changes in one transaction (transaction block orders).
@@ -84,6 +85,8 @@ export const PARITY_SCRIPT: readonly string[] = [
      (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 400) g)
    WHERE id = 4`,
   `UPDATE cdcparity.types SET i2 = 5 WHERE id = 4`,
+  `UPDATE cdcparity.types SET ts3 = 'infinity', bt = B'00000001', vb = B'1'
+   WHERE id = 5`,
   `DELETE FROM cdcparity.types WHERE id = 2`,
   `UPDATE cdcparity.plain SET id = 10 WHERE id = 1`,
   `DELETE FROM cdcparity.plain WHERE id = 3`,

@@ -23,7 +23,7 @@ import { createLogger } from "../../pipelines/runtime/log.ts";
 import { createPgClient, type pg } from "../../pipelines/runtime/postgres.ts";
 import { KAFKA_BOOTSTRAP, POSTGRES_URL } from "../../schemas/topology.ts";
 import { DEBEZIUM_VERSION, startDebezium } from "./_debezium.ts";
-import { DELIBERATE, diffRecords, type Difference } from "./_parity_diff.ts";
+import { DELIBERATE, type Difference, diffRecords } from "./_parity_diff.ts";
 import { PARITY_SCRIPT, PARITY_SETUP, PARITY_TABLES } from "./_parity_sql.ts";
 
 export { DELIBERATE };
@@ -249,16 +249,22 @@ export async function runParity(
     const seeded = await withPg(async (c) =>
       Object.fromEntries(
         await Promise.all(PARITY_TABLES.map(async (t) => {
-          const r = await c.query(`SELECT count(*)::int AS n FROM ${SCHEMA}.${t}`);
+          const r = await c.query(
+            `SELECT count(*)::int AS n FROM ${SCHEMA}.${t}`,
+          );
           return [t, r.rows[0].n as number];
         })),
       )
     );
     for (const side of SIDES) {
-      await col.until(`${side} snapshot`, () =>
-        PARITY_TABLES.every((t, i) =>
-          col.count(names(side).topics[i]) >= seeded[t]
-        ), 180_000);
+      await col.until(
+        `${side} snapshot`,
+        () =>
+          PARITY_TABLES.every((t, i) =>
+            col.count(names(side).topics[i]) >= seeded[t]
+          ),
+        180_000,
+      );
     }
     for (const stmt of PARITY_SCRIPT) await withPg((c) => c.query(stmt));
     // The script ends with one insert of id 999 into the last table.
