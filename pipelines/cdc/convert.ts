@@ -44,6 +44,8 @@ export interface PgTypeInfo {
   base: number;
   /** Array element delimiter (`,` for nearly everything). */
   delim: string;
+  /** An enum's labels in order, comma separated (Debezium's `allowed`). */
+  labels?: string;
 }
 
 // ---------------------------------------------------------------- scalars
@@ -119,8 +121,10 @@ export function numericPrecise(scale: number | undefined): Converter {
   return (t) => {
     if (t === "NaN") return null;
     if (scale !== undefined) return base64(twosComplement(unscaled(t, scale)));
-    const s = t.includes(".") ? t.length - t.indexOf(".") - 1 : 0;
-    return { scale: s, value: base64(twosComplement(unscaled(t, s))) };
+    // Debezium drops trailing fraction zeros here (0.10 → scale 1).
+    const v = t.includes(".") ? t.replace(/\.?0+$/, "") : t;
+    const s = v.includes(".") ? v.length - v.indexOf(".") - 1 : 0;
+    return { scale: s, value: base64(twosComplement(unscaled(v, s))) };
   };
 }
 
@@ -527,7 +531,7 @@ export class TypeRegistry {
   constructor(
     private readonly lookup: (oids: number[]) => Promise<PgTypeInfo[]> = () =>
       Promise.resolve([]),
-    private readonly decimalMode: DecimalMode = "string",
+    readonly decimalMode: DecimalMode = "string",
   ) {}
 
   /** Loads catalog info for every OID (and the OIDs they refer to). */

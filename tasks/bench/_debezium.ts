@@ -27,6 +27,8 @@ export interface DebeziumRun {
   restPort: number;
   /** Connector properties (`topic.prefix`, `slot.name`, ...). */
   connector: Record<string, string>;
+  /** JsonConverter `schemas.enable` for keys and values (default false). */
+  schemas?: boolean;
 }
 
 /** A started Connect worker. */
@@ -94,8 +96,8 @@ export async function startDebezium(r: DebeziumRun): Promise<DebeziumProcess> {
       "bootstrap.servers": r.brokers.join(","),
       "key.converter": "org.apache.kafka.connect.json.JsonConverter",
       "value.converter": "org.apache.kafka.connect.json.JsonConverter",
-      "key.converter.schemas.enable": "false",
-      "value.converter.schemas.enable": "false",
+      "key.converter.schemas.enable": String(r.schemas ?? false),
+      "value.converter.schemas.enable": String(r.schemas ?? false),
       "offset.storage.file.filename": `${ROOT}${run}/offsets.dat`,
       "offset.flush.interval.ms": "1000",
       "listeners": `http://127.0.0.1:${r.restPort}`,

@@ -61,9 +61,9 @@ export const DELIBERATE: readonly Deliberate[] = [
   {
     path: "`numeric[]` holding `NaN`",
     match: /^value\.(before|after)\.[^.]+$/,
-    applies: (a, b) => a === "null" && b.startsWith("[") && b.includes('"NAN"'),
+    applies: (a, b) => a === "null" && b.startsWith("["),
     debezium: "`null` (conversion error logged)",
-    ours: '`["NAN", …]`',
+    ours: '`["NAN", …]` (`precise`: `[null, …]`)',
     why: "keeps the values",
   },
 ];
@@ -123,6 +123,37 @@ function kind(text: string | undefined): string {
   return /^-?\d/.test(text) ? "number" : text;
 }
 
+/** `{schema, payload}` (JsonConverter `schemas.enable`) → the payload. */
+function payload(v: unknown): unknown {
+  if (v && typeof v === "object" && "schema" in v && "payload" in v) {
+    return (v as { payload: unknown }).payload;
+  }
+  return v;
+}
+
+/**
+ * A record as compared: key and value payloads, and their schemas (when
+ * present) with the side's topic prefix replaced in the schema names.
+ */
+function unwrap(
+  r: { key: unknown; value: unknown },
+  prefix: string,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    key: payload(r.key),
+    value: payload(r.value),
+  };
+  for (const part of ["key", "value"] as const) {
+    const v = r[part] as { schema?: unknown } | null;
+    if (v && typeof v === "object" && "schema" in v && "payload" in v) {
+      out[`${part}Schema`] = JSON.parse(
+        JSON.stringify(v.schema).replaceAll(`"${prefix}.`, '"<prefix>.'),
+      );
+    }
+  }
+  return out;
+}
+
 /** Compares two topics' records; `prefixes` are each side's `source.name`. */
 export function diffRecords(
   where: string,
@@ -144,9 +175,9 @@ export function diffRecords(
       });
       continue;
     }
-    const fa = flatten({ key: a.key, value: a.value }, "");
-    const fb = flatten({ key: b.key, value: b.value }, "");
-    const op = (a.value as { op?: unknown } | null)?.op;
+    const fa = flatten(unwrap(a, prefixes.dbz), "");
+    const fb = flatten(unwrap(b, prefixes.ours), "");
+    const op = (unwrap(a, "").value as { op?: unknown } | null)?.op;
     for (const path of new Set([...fa.keys(), ...fb.keys()])) {
       const p = path.slice(1);
       let va = fa.get(path);

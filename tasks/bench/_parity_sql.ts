@@ -68,12 +68,13 @@ export const PARITY_SCRIPT: readonly string[] = [
    B'1111000011110000', 'ok', 7, '[5,6]', '[2024-01-01 00:00+00,)',
    '<r a="1">t</r>', true, 0, 1, -0.5, -1e-300, 'abc', 'x', 'y', '{0.10}')`,
   // Timestamps with zero and full fractions, BC and far-future dates.
-  `INSERT INTO cdcparity.types (id, ts, tstz, d, ttz) VALUES
+  `INSERT INTO cdcparity.types (id, ts, tstz, d, ttz, n_free) VALUES
   (5, '0044-03-15 12:00:00 BC', '2024-01-01 00:00:00+00', '0001-01-01 BC',
-   '10:00:00.1+00'),
-  (7, '-infinity', '1970-01-01 00:00:00+00', '1970-01-01', '00:00:00+00'),
+   '10:00:00.1+00', 2.500),
+  (7, '-infinity', '1970-01-01 00:00:00+00', '1970-01-01', '00:00:00+00',
+   100),
   (6, '9999-12-31 23:59:59.999999', '2262-04-11 23:47:16.854775+00',
-   '5874897-12-31', '10:00:00-00:30')`,
+   '5874897-12-31', '10:00:00-00:30', -0.0)`,
   // Several changes in one transaction (transaction block orders).
   `BEGIN;
    UPDATE cdcparity.types SET n_scaled = 1.5, e = 'ok', ia = '{7}' WHERE id = 1;

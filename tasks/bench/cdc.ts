@@ -355,18 +355,23 @@ async function runDebezium(): Promise<Result> {
   await debeziumJars();
   const env = await prepare("dbz");
   try {
-    return await measure("debezium", env.schema, env.topic, () =>
-      startDebezium({
-        name: "bench-postgres",
-        brokers: BROKERS,
-        restPort: CONNECT_REST_PORT,
-        connector: {
-          "topic.prefix": env.prefix,
-          "slot.name": env.slot,
-          "publication.name": env.pub,
-          "table.include.list": `${env.schema}.users`,
-        },
-      }));
+    return await measure(
+      "debezium",
+      env.schema,
+      env.topic,
+      () =>
+        startDebezium({
+          name: "bench-postgres",
+          brokers: BROKERS,
+          restPort: CONNECT_REST_PORT,
+          connector: {
+            "topic.prefix": env.prefix,
+            "slot.name": env.slot,
+            "publication.name": env.pub,
+            "table.include.list": `${env.schema}.users`,
+          },
+        }),
+    );
   } finally {
     await cleanup(env);
   }
