@@ -41,6 +41,10 @@ Deno.test("parity: decimal.handling.mode=precise agrees with Debezium too", asyn
   await parity(["--decimal-handling-mode", "precise"]);
 });
 
+Deno.test("parity: with schemas on both sides (JsonConverter schemas.enable), the schemas agree too", async () => {
+  await parity(["--schemas"]);
+});
+
 Deno.test("parity: both READMEs list every deliberate difference", async () => {
   for (const file of ["README.md", "pipelines/cdc/README.md"]) {
     const text = await Deno.readTextFile(`${ROOT}${file}`);

@@ -66,6 +66,17 @@ export const DELIBERATE: readonly Deliberate[] = [
     ours: '`["NAN", …]` (`precise`: `[null, …]`)',
     why: "keeps the values",
   },
+  {
+    path: "schema parameters `__debezium.source.column.*` (`--schemas`)",
+    match: /Schema\..*parameters\.__debezium\.source\.column\.\w+$/,
+    applies: always,
+    debezium:
+      "only with `column.propagate.source.type`; JDBC sizes (`int4` length 10, scale 0; `timestamp` 29, 6), `…column.name`; arrays on the field (`_INT4`)",
+    ours:
+      "always; PostgreSQL's typmod (numeric precision and scale, `varchar(n)`/`bit(n)` n, else 2147483647); arrays on `items`",
+    why:
+      "the mirror sink types columns from them without a PostgreSQL connection",
+  },
 ];
 
 /**
