@@ -41,6 +41,10 @@ Deno.test("parity: decimal.handling.mode=precise agrees with Debezium too", asyn
   await parity(["--decimal-handling-mode", "precise"]);
 });
 
+Deno.test("parity: decimal.handling.mode=double agrees with Debezium too", async () => {
+  await parity(["--decimal-handling-mode", "double"]);
+});
+
 Deno.test("parity: with schemas on both sides (JsonConverter schemas.enable), the schemas agree too", async () => {
   await parity(["--schemas"]);
 });
