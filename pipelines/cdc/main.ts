@@ -11,10 +11,11 @@
  */
 import { runPipeline } from "../runtime/mod.ts";
 import { describeTables, ensurePublication } from "./catalog.ts";
+import { openCatalog } from "./catalog_client.ts";
 import { CDC_SPEC, toConfig } from "./config.ts";
 import { CdcMetrics } from "./metrics.ts";
 import { openSink } from "./open_sink.ts";
-import { openCatalog, prepareSlot, streamChanges } from "./relay.ts";
+import { prepareSlot, streamChanges } from "./relay.ts";
 
 await runPipeline(
   CDC_SPEC,
@@ -38,7 +39,7 @@ await runPipeline(
     await ensurePublication(catalog.client, cfg.publication, tables, log);
     const settings = { serverName: cfg.topicPrefix, db: catalog.server.db };
 
-    // 3. Kafka: topics exist, ordered acknowledged producer.
+    // 3. Kafka: topics (and the heartbeat topic) exist, ordered acked producer.
     const kafka = await openSink(cfg, tables, metrics, log);
     shutdown.add("kafka producer", kafka.close);
     setHealth(() => ({
@@ -81,6 +82,7 @@ await runPipeline(
       metrics,
       log,
       signal,
+      heartbeatTopic: kafka.heartbeatTopic,
     });
     shutdown.add("replication stream", () => streaming.catch(() => {}));
     await streaming;

@@ -8,23 +8,26 @@
 import { createKafka, prepareTopics } from "../runtime/kafka.ts";
 import { createProducer } from "../runtime/producer.ts";
 import type { Logger } from "../runtime/log.ts";
+import { APP_NAME } from "./catalog_client.ts";
 import type { CdcConfig } from "./config.ts";
 import type { TableMeta } from "./envelope.ts";
+import { heartbeatTopic } from "./heartbeat.ts";
 import type { CdcMetrics } from "./metrics.ts";
 import { KafkaSink } from "./sink.ts";
 
-const APP_NAME = "deno-cdc";
-
 /**
  * Connects the producer; makes sure every table's topic exists (creating
- * missing ones when allowed — broker auto-creation is off by design).
+ * missing ones when allowed — broker auto-creation is off by design), and
+ * the dead-letter and heartbeat topics when they are used.
  */
 export async function openSink(
   cfg: CdcConfig,
   tables: TableMeta[],
   metrics: CdcMetrics,
   log: Logger,
-): Promise<{ sink: KafkaSink; close: () => Promise<void> }> {
+): Promise<
+  { sink: KafkaSink; heartbeatTopic: string; close: () => Promise<void> }
+> {
   const kafka = createKafka({
     brokers: cfg.brokers,
     clientId: `${APP_NAME}-${cfg.topicPrefix}`,
@@ -38,6 +41,7 @@ export async function openSink(
       "create them (3 partitions, RF 3) or run with --create-topics true",
   });
   const dlqTopic = await prepareDlq(kafka, cfg, log);
+  const beatTopic = await prepareHeartbeatTopic(kafka, cfg, log);
   const producer = createProducer(kafka, { idempotent: false });
   await producer.connect();
   const sink = new KafkaSink(
@@ -66,6 +70,7 @@ export async function openSink(
   sink.start();
   return {
     sink,
+    heartbeatTopic: beatTopic,
     close: async () => {
       await sink.close();
       await producer.disconnect();
@@ -95,6 +100,35 @@ async function prepareDlq(
     log.warn(
       "dead-letter topic unavailable: a record too large for Kafka will stop the relay",
       { dlq: cfg.dlqTopic, err },
+    );
+    return "";
+  }
+}
+
+/**
+ * Debezium's heartbeat topic, ensured like the others when heartbeats are
+ * on; missing without --create-topics: a warning, and heartbeats go to the
+ * WAL only (they still advance the slot).
+ */
+async function prepareHeartbeatTopic(
+  kafka: ReturnType<typeof createKafka>,
+  cfg: CdcConfig,
+  log: Logger,
+): Promise<string> {
+  if (cfg.heartbeatMs <= 0) return "";
+  const topic = heartbeatTopic(cfg.topicPrefix);
+  try {
+    await prepareTopics(kafka, [topic], {
+      create: cfg.createTopics,
+      brokers: cfg.brokers,
+      log,
+      missingHint: "",
+    });
+    return topic;
+  } catch (err) {
+    log.warn(
+      "heartbeat topic unavailable: heartbeats go to the WAL only",
+      { topic, err },
     );
     return "";
   }

@@ -7,31 +7,30 @@
  */
 import { PipelineError } from "../runtime/app.ts";
 import type { Logger } from "../runtime/log.ts";
-import { pg, redactUrl } from "../runtime/postgres.ts";
+import { redactUrl } from "../runtime/postgres.ts";
 import { SERVICE_RETRY } from "../runtime/retry.ts";
 import { sleep } from "../runtime/shutdown.ts";
 import {
   buildMeta,
-  checkServer,
   checkSlot,
   dropSlot,
   explainPgError,
-  lookupTypes,
   primaryKey,
   quoteIdent,
-  type ServerInfo,
-  serverInfo,
   slotInfo,
   slotLag,
 } from "./catalog.ts";
+import { APP_NAME, type Catalog, connectPg } from "./catalog_client.ts";
 import type { CdcConfig } from "./config.ts";
-import { SESSION_OPTIONS, TypeRegistry } from "./convert.ts";
 import type { EnvelopeSettings, TableMeta } from "./envelope.ts";
+import { Heartbeat } from "./heartbeat.ts";
 import { formatLsn, type Lsn } from "./lsn.ts";
 import type { CdcMetrics } from "./metrics.ts";
-import { parseFrame } from "./pgoutput.ts";
+import { reconnectLoop } from "./reconnect.ts";
+import { streamSession } from "./session.ts";
 import { ReplicationConnection } from "./replication.ts";
 import type { KafkaSink } from "./sink.ts";
+import { SLOT_LAG_POLL_MS, SlotLagWatcher } from "./slot_lag.ts";
 import { markSnapshotCompleted, runSnapshot } from "./snapshot.ts";
 import {
   decideStart,
@@ -40,84 +39,8 @@ import {
   readSlotState,
   writeSlotState,
 } from "./state.ts";
+import { StatusReporter } from "./status_reporter.ts";
 import { ChangeHandler, HEARTBEAT_PREFIX } from "./stream.ts";
-
-const APP_NAME = "deno-cdc";
-
-/** An ordinary connection with the relay's pinned session formats. */
-export async function connectPg(
-  cfg: CdcConfig,
-  purpose: string,
-): Promise<pg.Client> {
-  const c = new pg.Client({
-    connectionString: cfg.postgresUrl,
-    application_name: `${APP_NAME}-${purpose}`,
-    connectionTimeoutMillis: 5_000,
-    options: SESSION_OPTIONS,
-  } as pg.ClientConfig);
-  c.on("error", () => {/* surfaces through the next query */});
-  try {
-    await c.connect();
-  } catch (err) {
-    throw explainPgError(err, cfg.postgresUrl, cfg.slot);
-  }
-  return c;
-}
-
-/**
- * The ordinary connection (catalog queries, heartbeats, slot lag) plus what
- * it learned at start. Reconnects when the server dropped it.
- */
-export class Catalog {
-  #client: pg.Client;
-  readonly types: TypeRegistry;
-
-  /** Wraps a connected client. */
-  constructor(
-    private readonly cfg: CdcConfig,
-    client: pg.Client,
-    readonly server: ServerInfo,
-  ) {
-    this.#client = client;
-    this.types = new TypeRegistry(
-      (oids) => lookupTypes(this.#client, oids),
-      cfg.decimalMode,
-    );
-  }
-
-  /** The current client. */
-  get client(): pg.Client {
-    return this.#client;
-  }
-
-  /** Replaces the client if it no longer answers. */
-  async ensureAlive(): Promise<void> {
-    try {
-      await this.#client.query("SELECT 1");
-    } catch {
-      await this.#client.end().catch(() => {});
-      this.#client = await connectPg(this.cfg, "catalog");
-    }
-  }
-
-  /** Closes the connection. */
-  close(): Promise<void> {
-    return this.#client.end().catch(() => {});
-  }
-}
-
-/** Connects, then fails fast on wal_level / privilege problems. */
-export async function openCatalog(cfg: CdcConfig): Promise<Catalog> {
-  const client = await connectPg(cfg, "catalog");
-  try {
-    const server = await serverInfo(client);
-    checkServer(server, cfg.postgresUrl);
-    return new Catalog(cfg, client, server);
-  } catch (err) {
-    await client.end().catch(() => {});
-    throw explainPgError(err, cfg.postgresUrl, cfg.slot);
-  }
-}
 
 /** Where streaming starts, and the replication connection to use. */
 export interface StartPoint {
@@ -300,18 +223,10 @@ export function relationDescriber(
 }
 
 /**
- * Frames (and their bytes: one frame holds a whole row) buffered between the
- * socket and the decoder before pausing reads, and where reads resume.
- */
-const QUEUE_HIGH = 512;
-const QUEUE_LOW = 64;
-const QUEUE_HIGH_BYTES = 16 * 1024 * 1024;
-const QUEUE_LOW_BYTES = 4 * 1024 * 1024;
-
-/**
  * Streams from the slot until shutdown: decode → records → Kafka, confirm
- * acked positions, heartbeat when idle, watch slot lag, reconnect on
- * connection loss (resuming from the confirmed LSN, so nothing is skipped).
+ * acked positions (status reporter), heartbeat when idle, watch slot lag,
+ * reconnect on connection loss (resuming from the confirmed LSN, so nothing
+ * is skipped).
  */
 export async function streamChanges(args: {
   cfg: CdcConfig;
@@ -323,6 +238,8 @@ export async function streamChanges(args: {
   metrics: CdcMetrics;
   log: Logger;
   signal: AbortSignal;
+  /** The heartbeat topic ('' = WAL heartbeat messages only). */
+  heartbeatTopic?: string;
 }): Promise<void> {
   const { cfg, catalog, sink, metrics, log, signal } = args;
   const streaming = metrics.labels("streaming");
@@ -341,71 +258,50 @@ export async function streamChanges(args: {
     log,
   }, args.start.startLsn);
 
-  let repl: ReplicationConnection | undefined = args.start.repl;
-  let lastSent = -1n;
-  let lastSentAt = 0;
-  let lastData = Date.now();
-  const sendStatus = (force = false) => {
-    const confirmed = sink.tracker.confirmed;
-    metrics.confirmedLsn.set(Number(confirmed));
-    if (!repl) return;
-    if (
-      !force && confirmed === lastSent && Date.now() - lastSentAt < cfg.statusMs
-    ) {
-      return;
-    }
-    const write = handler.received > confirmed ? handler.received : confirmed;
-    repl.sendStatus(write, confirmed, confirmed);
-    lastSent = confirmed;
-    lastSentAt = Date.now();
-  };
+  const status = new StatusReporter({
+    intervalMs: cfg.statusMs,
+    confirmed: () => sink.tracker.confirmed,
+    received: () => handler.received,
+    onConfirmed: (lsn) => metrics.confirmedLsn.set(Number(lsn)),
+  });
+  status.target = args.start.repl;
+  const lag = new SlotLagWatcher({
+    slot: cfg.slot,
+    query: () => slotLag(catalog.client, cfg.slot),
+    thresholdBytes: cfg.walRetentionWarnBytes,
+    gauges: {
+      lagBytes: metrics.slotLagBytes,
+      retainedBytes: metrics.slotRetainedWalBytes,
+      retainedWarning: metrics.slotRetainedWalWarning,
+    },
+    log,
+  });
+  const heartbeat = new Heartbeat({
+    intervalMs: cfg.heartbeatMs,
+    topicPrefix: cfg.topicPrefix,
+    schemas: cfg.schemas,
+    emitWal: async () => {
+      await catalog.client.query(
+        "SELECT pg_logical_emit_message(false, $1, '')",
+        [HEARTBEAT_PREFIX],
+      );
+    },
+    onWal: () => metrics.heartbeats.inc(),
+    publish: args.heartbeatTopic
+      ? (r) => signal.aborted ? Promise.resolve() : sink.push(r)
+      : undefined,
+    log,
+  });
 
   const timers: ReturnType<typeof setInterval>[] = [];
   // Status: promptly after acks advance (fewer duplicates after a crash),
   // and at least every status interval (keeps wal_sender_timeout happy even
   // while reads are paused for backpressure).
-  timers.push(setInterval(() => sendStatus(), Math.min(1000, cfg.statusMs)));
-  let retainedWarned = false;
-  const pollLag = async () => {
-    try {
-      const lag = await slotLag(catalog.client, cfg.slot);
-      if (!lag) return;
-      metrics.slotLagBytes.set(lag.lagBytes);
-      metrics.slotRetainedWalBytes.set(lag.retainedBytes);
-      const over = lag.retainedBytes > cfg.walRetentionWarnBytes;
-      metrics.slotRetainedWalWarning.set(over ? 1 : 0);
-      if (over && !retainedWarned) {
-        log.warn("replication slot retains more WAL than the threshold", {
-          slot: cfg.slot,
-          retained_bytes: lag.retainedBytes,
-          threshold_bytes: cfg.walRetentionWarnBytes,
-        });
-      }
-      retainedWarned = over;
-    } catch (err) {
-      log.warn("slot lag query failed", { err });
-    }
-  };
-  void pollLag();
-  timers.push(setInterval(() => void pollLag(), 10_000));
-  let heartbeatOk = true;
+  timers.push(setInterval(() => status.send(), status.tickMs));
+  void lag.poll();
+  timers.push(setInterval(() => void lag.poll(), SLOT_LAG_POLL_MS));
   if (cfg.heartbeatMs > 0) {
-    timers.push(setInterval(async () => {
-      if (!heartbeatOk || Date.now() - lastData < cfg.heartbeatMs) return;
-      try {
-        // A non-transactional message moves WAL forward inside this database;
-        // once it comes back through the slot (nothing pending), the slot's
-        // confirmed position advances even if the captured tables are idle.
-        await catalog.client.query(
-          "SELECT pg_logical_emit_message(false, $1, '')",
-          [HEARTBEAT_PREFIX],
-        );
-        metrics.heartbeats.inc();
-      } catch (err) {
-        heartbeatOk = false;
-        log.warn("heartbeat message failed; relying on keepalives", { err });
-      }
-    }, Math.max(100, Math.min(cfg.heartbeatMs, 5_000))));
+    timers.push(setInterval(() => void heartbeat.tick(), heartbeat.tickMs));
   }
 
   const pluginOptions: Record<string, string> = {
@@ -417,117 +313,62 @@ export async function streamChanges(args: {
   if (catalog.server.versionNum >= 140000) pluginOptions.messages = "true";
 
   try {
-    for (let attempt = 0; !signal.aborted;) {
-      if (!repl) {
-        try {
-          repl = await ReplicationConnection.open(
-            cfg.postgresUrl,
-            `${APP_NAME}-${cfg.slot}`,
-          );
-        } catch (err) {
-          const explained = explainPgError(err, cfg.postgresUrl, cfg.slot);
-          if (explained instanceof PipelineError && attempt > 5) {
-            throw explained;
-          }
-          const wait = SERVICE_RETRY.delayMs(attempt++);
-          log.error("replication connection failed, retrying", {
+    await reconnectLoop<ReplicationConnection>({
+      first: args.start.repl,
+      open: async () => {
+        const conn = await ReplicationConnection.open(
+          cfg.postgresUrl,
+          `${APP_NAME}-${cfg.slot}`,
+        );
+        status.target = conn;
+        return conn;
+      },
+      run: (conn) =>
+        streamSession(conn, {
+          slot: cfg.slot,
+          pluginOptions,
+          from: () => sink.tracker.confirmed,
+          handle: (frame) => handler.handle(frame),
+          sendStatus: (force) => void status.send(force),
+          sawData: () => heartbeat.sawData(),
+          drain: () => sink.drain(),
+          failed: sink.failed,
+          connected: (up) => metrics.connected.set(streaming, up ? 1 : 0),
+          log,
+          signal,
+        }),
+      close: async (conn) => {
+        if (status.target === conn) status.target = undefined;
+        await conn.close();
+      },
+      afterSession: async () => {
+        handler.reset();
+        await catalog.ensureAlive().catch(() => {});
+      },
+      fatal: (err) => {
+        const explained = explainPgError(err, cfg.postgresUrl, cfg.slot);
+        return explained instanceof PipelineError ? explained : undefined;
+      },
+      delayMs: (attempt) => SERVICE_RETRY.delayMs(attempt),
+      sleep,
+      onRetry: (what, err, wait) =>
+        what === "open"
+          ? log.error("replication connection failed, retrying", {
             err,
             retry_in_ms: wait,
-          });
-          await sleep(wait, signal);
-          continue;
-        }
-      }
-      const conn: ReplicationConnection = repl;
-      const queue: Uint8Array[] = [];
-      let queueBytes = 0;
-      let paused = false;
-      let wake: (() => void) | undefined;
-      let ended = false;
-      const from = sink.tracker.confirmed;
-      const done = conn.start(cfg.slot, from, pluginOptions, (chunk) => {
-        // pg reuses its read buffer: copy before queueing.
-        queue.push(new Uint8Array(chunk));
-        queueBytes += chunk.byteLength;
-        if (
-          !paused &&
-          (queue.length >= QUEUE_HIGH || queueBytes >= QUEUE_HIGH_BYTES)
-        ) {
-          paused = true;
-          conn.pause();
-        }
-        wake?.();
-      }).finally(() => {
-        ended = true;
-        wake?.();
-      });
-      metrics.connected.set(streaming, 1);
-      log.info("streaming", { slot: cfg.slot, from: formatLsn(from) });
-      // Clean stop: finish what is in flight, confirm it, then end COPY (no
-      // CopyData may follow CopyDone, so the final status goes first).
-      const onAbort = async () => {
-        await Promise.race([sink.drain(), sleep(10_000)]);
-        sendStatus(true);
-        conn.resume();
-        conn.stop();
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      const process = (async () => {
-        while (true) {
-          if (signal.aborted) return;
-          if (queue.length === 0) {
-            if (ended) return;
-            await new Promise<void>((r) => wake = r);
-            wake = undefined;
-            continue;
-          }
-          const raw = queue.shift()!;
-          queueBytes -= raw.byteLength;
-          const frame = parseFrame(raw);
-          if (frame.kind === "xlogdata") lastData = Date.now();
-          await handler.handle(frame);
-          if (frame.kind === "keepalive" && frame.replyRequested) {
-            sendStatus(true);
-          }
-          if (
-            paused && queue.length <= QUEUE_LOW && queueBytes <= QUEUE_LOW_BYTES
-          ) {
-            paused = false;
-            conn.resume();
-          }
-        }
-      })();
-      let failure: unknown;
-      try {
-        // A producer that stopped for good (see sink.ts) ends streaming too.
-        await Promise.race([Promise.all([done, process]), sink.failed]);
-        attempt = 0;
-      } catch (err) {
-        failure = err;
-      }
-      signal.removeEventListener("abort", onAbort);
-      metrics.connected.set(streaming, 0);
-      if (signal.aborted) break;
-      await conn.close();
-      repl = undefined;
-      handler.reset();
-      await catalog.ensureAlive().catch(() => {});
-      const explained = explainPgError(failure, cfg.postgresUrl, cfg.slot);
-      if (explained instanceof PipelineError) throw explained;
-      const wait = SERVICE_RETRY.delayMs(attempt++);
-      log.error(
-        "replication stream ended, reconnecting from the confirmed LSN",
-        {
-          err: failure ?? "server closed the stream",
-          confirmed: formatLsn(sink.tracker.confirmed),
-          retry_in_ms: wait,
-        },
-      );
-      await sleep(wait, signal);
-    }
+          })
+          : log.error(
+            "replication stream ended, reconnecting from the confirmed LSN",
+            {
+              err: err ?? "server closed the stream",
+              confirmed: formatLsn(sink.tracker.confirmed),
+              retry_in_ms: wait,
+            },
+          ),
+      signal,
+    });
   } finally {
     for (const t of timers) clearInterval(t);
-    await repl?.close();
     log.info("stopped", {
       confirmed: formatLsn(sink.tracker.confirmed),
       postgres: redactUrl(cfg.postgresUrl),

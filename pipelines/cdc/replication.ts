@@ -9,7 +9,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { pg } from "../runtime/postgres.ts";
+import { createPgClient, type pg } from "../runtime/postgres.ts";
 import { SESSION_OPTIONS } from "./convert.ts";
 import { formatLsn, type Lsn, parseLsn } from "./lsn.ts";
 import { encodeStandbyStatus } from "./pgoutput.ts";
@@ -48,13 +48,12 @@ export class ReplicationConnection {
     url: string,
     applicationName: string,
   ): Promise<ReplicationConnection> {
-    const client = new pg.Client({
-      connectionString: url,
-      application_name: applicationName,
-      connectionTimeoutMillis: 5_000,
+    const client = createPgClient({
+      url,
+      applicationName,
       replication: "database",
       options: SESSION_OPTIONS,
-    } as pg.ClientConfig);
+    });
     const conn = new ReplicationConnection(client);
     await client.connect();
     return conn;

@@ -18,15 +18,38 @@ export interface PgOptions {
   applicationName: string;
   /** Password (else from the URL or `PGPASSWORD`); never logged. */
   password?: string;
+  /**
+   * Session settings sent at start-up (the server's `options` parameter,
+   * e.g. `-c DateStyle=ISO -c statement_timeout=0`).
+   */
+  options?: string;
+  /** `"database"`: a logical replication connection (walsender). */
+  replication?: "database";
+  /** Server-side `statement_timeout` in ms (default: the server's). */
+  statementTimeoutMs?: number;
+}
+
+/** pg's client configuration for `opts` (pure; what {@link createPgClient} uses). */
+export function pgClientConfig(
+  opts: PgOptions,
+): pg.ClientConfig & { replication?: string } {
+  const config: pg.ClientConfig & { replication?: string } = {
+    connectionString: withPassword(opts.url, opts.password),
+    application_name: opts.applicationName,
+    connectionTimeoutMillis: 5_000,
+  };
+  if (opts.options !== undefined) config.options = opts.options;
+  // pg supports it; @types/pg does not declare it.
+  if (opts.replication !== undefined) config.replication = opts.replication;
+  if (opts.statementTimeoutMs !== undefined) {
+    config.statement_timeout = opts.statementTimeoutMs;
+  }
+  return config;
 }
 
 /** A single client for queries and session state. */
 export function createPgClient(opts: PgOptions): pg.Client {
-  return new pg.Client({
-    connectionString: withPassword(opts.url, opts.password),
-    application_name: opts.applicationName,
-    connectionTimeoutMillis: 5_000,
-  });
+  return new pg.Client(pgClientConfig(opts));
 }
 
 /**
