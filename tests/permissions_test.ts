@@ -127,6 +127,7 @@ Deno.test("tasks that start deno do it through the checked launcher, and bench:s
       "tasks/bench/ship.ts",
       "tasks/bench/sink.ts",
       "tasks/bench/cdc.ts",
+      "tasks/bench/cdc_parity.ts",
     ]
   ) {
     const src = Deno.readTextFileSync(`${ROOT}${file}`);

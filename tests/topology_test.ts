@@ -77,6 +77,7 @@ const EXPECTED_NET: Record<string, string[]> = {
   ],
   cdc: [...KAFKA_BOOTSTRAP, PG, at(FLOW_PORTS.cdc)],
   "bench:cdc": [...KAFKA_BOOTSTRAP, PG],
+  "bench:parity": [...KAFKA_BOOTSTRAP, PG],
   "bench:ship": [...KAFKA_BOOTSTRAP],
   "bench:sink": [...KAFKA_BOOTSTRAP, ...CH_NODES],
   dashboards: [at(PROMETHEUS.port), LB],

@@ -88,7 +88,9 @@ export async function lookupTypes(
 ): Promise<PgTypeInfo[]> {
   const r = await c.query(
     `SELECT oid::int AS oid, typname, typcategory, typelem::int AS elem,
-            typbasetype::int AS base, typdelim
+            typbasetype::int AS base, typdelim,
+            (SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder)
+               FROM pg_enum WHERE enumtypid = pg_type.oid) AS labels
        FROM pg_type WHERE oid = ANY($1::oid[])`,
     [oids],
   );
@@ -99,6 +101,7 @@ export async function lookupTypes(
     elem: x.elem,
     base: x.base,
     delim: x.typdelim,
+    ...(x.labels === null ? {} : { labels: x.labels }),
   }));
 }
 
@@ -197,7 +200,7 @@ export async function buildMeta(
     name: c.name,
     typeOid: c.typeOid,
     typeMod: c.typeMod ?? -1,
-    convert: types.converter(c.typeOid),
+    convert: types.converter(c.typeOid, c.typeMod ?? -1),
   }));
   const topic = topicOf(prefix, schema, table);
   const meta: TableMeta = {
@@ -220,6 +223,7 @@ export async function buildMeta(
       })),
       keyColumns,
       (oid) => types.info(oid),
+      types.decimalMode,
     );
   }
   return meta;

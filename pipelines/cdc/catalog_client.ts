@@ -54,7 +54,10 @@ export class Catalog {
     readonly server: ServerInfo,
   ) {
     this.#client = client;
-    this.types = new TypeRegistry((oids) => lookupTypes(this.#client, oids));
+    this.types = new TypeRegistry(
+      (oids) => lookupTypes(this.#client, oids),
+      cfg.decimalMode,
+    );
   }
 
   /** The current client. */

@@ -18,6 +18,7 @@ import {
   UsageError,
 } from "../runtime/mod.ts";
 import { splitTableName } from "./catalog.ts";
+import type { DecimalMode } from "./convert.ts";
 
 /** Option table of `deno task cdc`. */
 export const CDC_SPEC = {
@@ -62,6 +63,13 @@ export const CDC_SPEC = {
         "Wrap keys and values with their Kafka Connect schema, like JsonConverter schemas.enable=true",
       choices: ["true", "false"],
       default: "false",
+    },
+    "decimal-handling-mode": {
+      type: "string",
+      description:
+        "numeric/money values: string (decimal text, our default), precise (Debezium's default: base64 unscaled bytes) or double (JSON number)",
+      choices: ["string", "precise", "double"],
+      default: "string",
     },
     tombstones: {
       type: "string",
@@ -177,6 +185,8 @@ export interface CdcConfig {
   tombstones: boolean;
   /** `--schemas`: JsonConverter `schemas.enable=true` envelopes. */
   schemas: boolean;
+  /** `--decimal-handling-mode` (Debezium's `decimal.handling.mode`). */
+  decimalMode: DecimalMode;
   heartbeatMs: number;
   statusMs: number;
   walRetentionWarnBytes: number;
@@ -262,6 +272,7 @@ export function toConfig(o: CdcOptions): CdcConfig {
     snapshotMode: o["snapshot-mode"] as "initial" | "never",
     tombstones: o.tombstones === "true",
     schemas: o.schemas === "true",
+    decimalMode: o["decimal-handling-mode"] as DecimalMode,
     heartbeatMs: parseDuration(o["heartbeat-interval"]),
     statusMs: Math.max(100, parseDuration(o["status-interval"])),
     walRetentionWarnBytes: parseBytes(o["wal-retention-warn"]),

@@ -13,6 +13,21 @@
  * @module
  */
 import { exactInteger } from "./lsn.ts";
+import {
+  bit1,
+  bits,
+  bytea,
+  type Converter,
+  float,
+  money,
+  moneyPrecise,
+  numericDouble,
+  numericPrecise,
+  numericString,
+} from "./scalars.ts";
+
+export type { Converter };
+export { bits, numericPrecise, parseBytea, twosComplement } from "./scalars.ts";
 
 /** Debezium's placeholder for a TOASTed column that did not change. */
 export const UNAVAILABLE_VALUE = "__debezium_unavailable_value";
@@ -26,8 +41,8 @@ export const SESSION_OPTIONS = [
   "-c extra_float_digits=3",
 ].join(" ");
 
-/** Turns one non-NULL text value into its JSON value. */
-export type Converter = (text: string) => unknown;
+/** Debezium's `decimal.handling.mode` (README "Type mapping"). */
+export type DecimalMode = "string" | "precise" | "double";
 
 /** What the catalog says about a type (`pg_type`). */
 export interface PgTypeInfo {
@@ -41,6 +56,8 @@ export interface PgTypeInfo {
   base: number;
   /** Array element delimiter (`,` for nearly everything). */
   delim: string;
+  /** An enum's labels in order, comma separated (Debezium's `allowed`). */
+  labels?: string;
 }
 
 // ---------------------------------------------------------------- scalars
@@ -49,55 +66,6 @@ const bool: Converter = (t) => t === "t" || t === "true";
 const int: Converter = (t) => Number(t);
 const bigint: Converter = (t) => exactInteger(BigInt(t));
 const text: Converter = (t) => t;
-
-/** float4/float8: numbers; NaN and ±Infinity (not JSON numbers) as strings. */
-const float: Converter = (t) => {
-  const n = Number(t);
-  return Number.isFinite(n) ? n : t;
-};
-
-/** money: text like `-$1,234.56` → decimal string `-1234.56`. */
-const money: Converter = (t) => {
-  const negative = t.includes("-") || /^\(.*\)$/.test(t);
-  const digits = t.replace(/[^0-9.]/g, "");
-  return negative ? `-${digits}` : digits;
-};
-
-/** bytea (hex output `\x0a0b`, or legacy escape format) → base64. */
-const bytea: Converter = (t) => base64(parseBytea(t));
-
-/** Parses bytea text output in hex or escape format. */
-export function parseBytea(t: string): Uint8Array {
-  if (t.startsWith("\\x")) {
-    const hex = t.slice(2);
-    const out = new Uint8Array(hex.length / 2);
-    for (let i = 0; i < out.length; i++) {
-      out[i] = parseInt(hex.substr(i * 2, 2), 16);
-    }
-    return out;
-  }
-  const bytes: number[] = [];
-  for (let i = 0; i < t.length; i++) {
-    if (t[i] !== "\\") {
-      bytes.push(...new TextEncoder().encode(t[i]));
-    } else if (t[i + 1] === "\\") {
-      bytes.push(0x5c);
-      i++;
-    } else {
-      bytes.push(parseInt(t.substr(i + 1, 3), 8));
-      i += 3;
-    }
-  }
-  return Uint8Array.from(bytes);
-}
-
-function base64(bytes: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(s);
-}
 
 // ---------------------------------------------------------- dates & times
 
@@ -158,10 +126,28 @@ function offsetSeconds(tz: string | undefined): number {
     ((parts[0] ?? 0) * 3600 + (parts[1] ?? 0) * 60 + (parts[2] ?? 0));
 }
 
+/**
+ * What Debezium 3.6.1 writes for `±infinity` dates (pgjdbc's infinity
+ * sentinels run through its epoch-day conversion): kept for parity.
+ */
+export const DATE_INFINITY = {
+  "infinity": -2147472692,
+  "-infinity": -2147472691,
+};
+
+/**
+ * What Debezium 3.6.1 writes for `±infinity` timestamps, in µs
+ * (`MicroTimestamp`); ms columns (`Timestamp`) get these divided by 1000.
+ */
+export const TIMESTAMP_INFINITY_US = {
+  "infinity": 9223372036825200000n,
+  "-infinity": -9223372036832400000n,
+};
+
 /** date → days since epoch (io.debezium.time.Date). */
 export const date: Converter = (t) => {
   const m = DATE_RE.exec(t);
-  if (!m) return t; // infinity, -infinity
+  if (!m) return DATE_INFINITY[t as keyof typeof DATE_INFINITY] ?? t;
   return daysFromCivil(year(m[1], m[4]), Number(m[2]), Number(m[3]));
 };
 
@@ -212,19 +198,46 @@ export function timestampMicros(t: string): bigint | undefined {
 
 /** timestamp → microseconds since epoch (io.debezium.time.MicroTimestamp). */
 export const timestamp: Converter = (t) => {
-  const us = timestampMicros(t);
+  const us = timestampMicros(t) ??
+    TIMESTAMP_INFINITY_US[t as keyof typeof TIMESTAMP_INFINITY_US];
   return us === undefined ? t : exactInteger(us);
 };
 
-/** timestamptz → ISO-8601 in UTC (io.debezium.time.ZonedTimestamp). */
-export const timestamptz: Converter = (t) => {
-  const us = timestampMicros(t);
+/**
+ * timestamp(0..3) → milliseconds since epoch (io.debezium.time.Timestamp:
+ * `adaptive_time_microseconds` keeps ms for precisions up to 3).
+ */
+export const timestampMillis: Converter = (t) => {
+  const us = timestampMicros(t) ??
+    TIMESTAMP_INFINITY_US[t as keyof typeof TIMESTAMP_INFINITY_US];
   if (us === undefined) return t;
-  return isoFromMicros(us);
+  // Floor division: 1969-12-31 23:59:59.9995 is -1 ms, not 0.
+  const ms = us / 1000n - (us % 1000n < 0n ? 1n : 0n);
+  return exactInteger(ms);
 };
 
-/** `2024-01-02T03:04:05.123456Z` (fraction without trailing zeros). */
-export function isoFromMicros(us: bigint): string {
+/**
+ * timestamptz → ISO-8601 in UTC (io.debezium.time.ZonedTimestamp), with as
+ * many fraction digits as the column's precision (`typmod`, default 6), as
+ * Debezium 3.6 renders it.
+ */
+export function timestamptzOf(typeMod: number): Converter {
+  const digits = typeMod >= 0 && typeMod <= 6 ? typeMod : 6;
+  return (t) => {
+    const us = timestampMicros(t);
+    if (us === undefined) return t;
+    return isoFromMicros(us, digits);
+  };
+}
+
+/** timestamptz at the default precision (6 fraction digits). */
+export const timestamptz: Converter = timestamptzOf(-1);
+
+/**
+ * `2024-01-02T03:04:05.123456Z`: `digits` fraction digits, or without
+ * trailing zeros when `digits` is undefined.
+ */
+export function isoFromMicros(us: bigint, digits?: number): string {
   const dayUs = 86_400_000_000n;
   let days = us / dayUs;
   let rem = us % dayUs;
@@ -238,7 +251,12 @@ export function isoFromMicros(us: bigint): string {
   const yy = y >= 0 && y <= 9999
     ? pad(y, 4)
     : (y < 0 ? "-" : "+") + pad(Math.abs(y), 6);
-  return `${yy}-${pad(mo)}-${pad(d)}T${hms(secs)}${fraction(frac)}Z`;
+  const f = digits === undefined
+    ? fraction(frac)
+    : digits > 0
+    ? `.${frac.slice(0, digits)}`
+    : "";
+  return `${yy}-${pad(mo)}-${pad(d)}T${hms(secs)}${f}Z`;
 }
 
 /** Debezium's average month for MicroDuration (365.25 / 12 days). */
@@ -347,9 +365,9 @@ const SCALARS: Record<number, Converter> = {
   1184: timestamptz,
   1186: interval,
   1266: timetz,
-  1560: text, // bit
-  1562: text, // varbit
-  1700: text, // numeric (decimal.handling.mode=string)
+  1560: bits, // bit (bit(1): boolean, see TypeRegistry)
+  1562: bits, // varbit
+  1700: numericString, // numeric (decimal.handling.mode=string)
   2950: text, // uuid
   3802: text, // jsonb
 };
@@ -400,12 +418,16 @@ export function isBuiltinType(oid: number): boolean {
  */
 export class TypeRegistry {
   readonly #info = new Map<number, PgTypeInfo>();
-  readonly #cache = new Map<number, Converter>();
+  readonly #cache = new Map<string, Converter>();
 
-  /** `lookup` reads `pg_type` rows for the given OIDs. */
+  /**
+   * `lookup` reads `pg_type` rows for the given OIDs; `decimalMode` is
+   * `--decimal-handling-mode`.
+   */
   constructor(
     private readonly lookup: (oids: number[]) => Promise<PgTypeInfo[]> = () =>
       Promise.resolve([]),
+    readonly decimalMode: DecimalMode = "string",
   ) {}
 
   /** Loads catalog info for every OID (and the OIDs they refer to). */
@@ -446,25 +468,59 @@ export class TypeRegistry {
     return this.#info.get(oid);
   }
 
-  /** The converter for `oid` (text if unknown; call {@link resolve} first). */
-  converter(oid: number): Converter {
-    const hit = this.#cache.get(oid);
+  /**
+   * The converter for `oid` with the column's `typeMod` (text if unknown;
+   * call {@link resolve} first). An array's typmod is its element's.
+   */
+  converter(oid: number, typeMod = -1): Converter {
+    const key = `${oid}:${typeMod}`;
+    const hit = this.#cache.get(key);
     if (hit) return hit;
-    const c = this.#build(oid, 0);
-    this.#cache.set(oid, c);
+    const c = this.#build(oid, typeMod, 0);
+    this.#cache.set(key, c);
     return c;
   }
 
-  #build(oid: number, depth: number): Converter {
+  /** Scalars whose JSON form depends on the typmod or the decimal mode. */
+  #scalar(oid: number, typeMod: number): Converter | undefined {
+    switch (oid) {
+      case 1114:
+        return typeMod >= 0 && typeMod <= 3 ? timestampMillis : timestamp;
+      case 1184:
+        return timestamptzOf(typeMod);
+      case 1560:
+        return typeMod <= 1 ? bit1 : bits;
+      case 1700:
+        if (this.decimalMode === "double") return numericDouble;
+        if (this.decimalMode === "precise") {
+          return numericPrecise(
+            typeMod >= 4 ? (typeMod - 4) & 0xffff : undefined,
+          );
+        }
+        return numericString;
+      case 790:
+        if (this.decimalMode === "double") return (t) => Number(money(t));
+        return this.decimalMode === "precise" ? moneyPrecise : money;
+    }
+    return SCALARS[oid];
+  }
+
+  #build(oid: number, typeMod: number, depth: number): Converter {
     if (depth > 8) return text;
-    if (SCALARS[oid]) return SCALARS[oid];
-    if (BUILTIN_ARRAYS[oid]) return arrayOf(SCALARS[BUILTIN_ARRAYS[oid]]);
+    const scalar = this.#scalar(oid, typeMod);
+    if (scalar) return scalar;
+    if (BUILTIN_ARRAYS[oid]) {
+      return arrayOf(this.#build(BUILTIN_ARRAYS[oid], typeMod, depth + 1));
+    }
     const info = this.#info.get(oid);
     if (!info) return text;
-    if (info.base) return this.#build(info.base, depth + 1); // domain
+    if (info.base) return this.#build(info.base, typeMod, depth + 1); // domain
     if (info.category === "A" && info.elem) {
       const elemInfo = this.#info.get(info.elem);
-      return arrayOf(this.#build(info.elem, depth + 1), elemInfo?.delim ?? ",");
+      return arrayOf(
+        this.#build(info.elem, typeMod, depth + 1),
+        elemInfo?.delim ?? ",",
+      );
     }
     return text; // enums, composites, ranges, extension types
   }

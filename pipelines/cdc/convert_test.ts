@@ -35,7 +35,8 @@ Deno.test("integers: int2/int4 numbers, int8 exact even beyond 2^53", () => {
 Deno.test("numeric and money are decimal strings (decimal.handling.mode=string)", () => {
   assert.equal(conv(1700, "12.50"), "12.50");
   assert.equal(conv(1700, "-0.000001"), "-0.000001");
-  assert.equal(conv(1700, "NaN"), "NaN");
+  // Debezium 3.6.1 writes NaN numerics upper-case (side-by-side run).
+  assert.equal(conv(1700, "NaN"), "NAN");
   assert.equal(conv(790, "$1,234.56"), "1234.56");
   assert.equal(conv(790, "-$0.99"), "-0.99");
 });
@@ -72,7 +73,9 @@ Deno.test("date → days since epoch", () => {
   assert.equal(date("2024-02-29"), 19782);
   assert.equal(date("1969-12-31"), -1);
   assert.equal(date("0001-01-01 BC"), daysFromCivil(0, 1, 1));
-  assert.equal(date("infinity"), "infinity");
+  // Debezium 3.6.1's values for ±infinity (side-by-side run).
+  assert.equal(date("infinity"), -2147472692);
+  assert.equal(date("-infinity"), -2147472691);
   for (const d of [-800000, -1, 0, 1, 19782, 2932896]) {
     const [y, m, dd] = civilFromDays(d);
     assert.equal(daysFromCivil(y, m, dd), d);
@@ -98,24 +101,93 @@ Deno.test("timestamp → µs since epoch (MicroTimestamp), exact", () => {
     json({ v: timestamp("294276-12-31 23:59:59.999999") }),
     '{"v":9224318015999999999}',
   );
-  assert.equal(timestamp("infinity"), "infinity");
+  assert.equal(json({ v: timestamp("infinity") }), '{"v":9223372036825200000}');
+  assert.equal(
+    json({ v: timestamp("-infinity") }),
+    '{"v":-9223372036832400000}',
+  );
 });
 
-Deno.test("timestamptz → ISO-8601 UTC (ZonedTimestamp)", () => {
+Deno.test("timestamp(0..3) → ms since epoch (Timestamp), as Debezium's adaptive mode", () => {
+  const ms = (t: string) => reg.converter(1114, 3)(t);
+  assert.equal(ms("2000-01-01 00:00:00.001"), 946684800001);
+  assert.equal(ms("1969-12-31 23:59:59.999"), -1);
+  assert.equal(reg.converter(1114, 0)("1970-01-01 00:00:01"), 1000);
+  assert.equal(reg.converter(1114, 4)("1970-01-01 00:00:01"), 1000000);
+  assert.equal(json(ms("infinity")), "9223372036825200");
+  assert.equal(json(ms("-infinity")), "-9223372036832400");
+});
+
+Deno.test("timestamptz → ISO-8601 UTC (ZonedTimestamp), fraction of the column's precision", () => {
   assert.equal(
     timestamptz("2026-11-21 23:27:54.123+00"),
-    "2026-11-21T23:27:54.123Z",
+    "2026-11-21T23:27:54.123000Z",
   );
-  assert.equal(timestamptz("2026-11-21 23:27:54+00"), "2026-11-21T23:27:54Z");
+  assert.equal(
+    timestamptz("2026-11-21 23:27:54+00"),
+    "2026-11-21T23:27:54.000000Z",
+  );
   assert.equal(
     timestamptz("2026-11-22 01:27:54.5+02"),
-    "2026-11-21T23:27:54.5Z",
+    "2026-11-21T23:27:54.500000Z",
   );
   assert.equal(
     timestamptz("2026-11-21 18:57:54.000001-04:30"),
     "2026-11-21T23:27:54.000001Z",
   );
   assert.equal(timestamptz("-infinity"), "-infinity");
+  assert.equal(
+    reg.converter(1184, 3)("2024-01-01 00:00:00.12+00"),
+    "2024-01-01T00:00:00.120Z",
+  );
+  assert.equal(
+    reg.converter(1184, 0)("2024-01-01 00:00:00+00"),
+    "2024-01-01T00:00:00Z",
+  );
+  assert.equal(reg.converter(1184, 3)("infinity"), "infinity");
+});
+
+Deno.test("bit(n > 1)/varbit → Bits (little-endian bytes, base64); bit(1) → boolean", () => {
+  const bit8 = reg.converter(1560, 8);
+  assert.equal(bit8("10100101"), "pQ==");
+  assert.equal(bit8("00000000"), "");
+  assert.equal(bit8("00000001"), "AQ==");
+  const varbit = reg.converter(1562, 16);
+  assert.equal(varbit("101"), "BQ==");
+  assert.equal(varbit("1111000011110000"), "8PA=");
+  assert.equal(varbit("100000000"), "AAE="); // 256: [0x00, 0x01]
+  assert.equal(varbit(""), "");
+  assert.equal(reg.converter(1560, 1)("1"), true);
+  assert.equal(reg.converter(1560, 1)("0"), false);
+});
+
+Deno.test("decimal.handling.mode=precise: Decimal bytes, VariableScaleDecimal without scale", () => {
+  const precise = new TypeRegistry(undefined, "precise");
+  // numeric(12,3): typmod = (12 << 16 | 3) + 4.
+  const scaled = precise.converter(1700, ((12 << 16) | 3) + 4);
+  assert.equal(scaled("12345.678"), "ALxhTg=="); // 12345678 = 0x00bc614e
+  assert.equal(scaled("-0.001"), "/w=="); // -1
+  assert.equal(scaled("0.000"), "AA==");
+  assert.equal(scaled("1.5"), "Bdw="); // padded to scale 3: 1500
+  assert.equal(scaled("NaN"), null);
+  const free = precise.converter(1700, -1);
+  assert.deepEqual(free("3.14"), { scale: 2, value: "ATo=" }); // 314
+  assert.deepEqual(free("-128"), { scale: 0, value: "gA==" });
+  assert.deepEqual(free("128"), { scale: 0, value: "AIA=" });
+  assert.equal(precise.converter(790)("$1,234.56"), "AeJA"); // 123456
+  assert.equal(precise.converter(790)("-$0.99"), "nQ=="); // -99
+  // Arrays of numerics take the element's typmod.
+  assert.deepEqual(precise.converter(1231, -1)("{1.5}"), [{
+    scale: 1,
+    value: "Dw==",
+  }]);
+});
+
+Deno.test("decimal.handling.mode=double: JSON numbers", () => {
+  const double = new TypeRegistry(undefined, "double");
+  assert.equal(double.converter(1700, -1)("12.50"), 12.5);
+  assert.equal(double.converter(1700, -1)("NaN"), "NaN");
+  assert.equal(double.converter(790)("-$1,234.56"), -1234.56);
 });
 
 Deno.test("interval → µs (MicroDuration, 365.25/12 days per month)", () => {

@@ -58,13 +58,41 @@ export interface EnvelopeSettings {
 export interface ChangePosition {
   /** Commit time (streaming) or snapshot time, ms. */
   tsMs: number;
+  /** The same in µs when known (pgoutput's commit time); else `tsMs` × 1000. */
+  tsUs?: bigint;
   /** `incremental`: a chunk row of an incremental snapshot (Debezium 2+). */
-  snapshot: "true" | "last" | "false" | "incremental";
+  snapshot: SnapshotMark | "false" | "incremental";
   txId: number | null;
   /** LSN of the change (streaming) or of the snapshot's consistent point. */
   lsn: Lsn;
   /** End LSN of the previous transaction (Debezium's `lastCommitLsn`). */
   lastCommitLsn: Lsn | null;
+}
+
+/** `source.snapshot` of a snapshot record, as Debezium 3 marks them. */
+export type SnapshotMark =
+  | "first"
+  | "first_in_data_collection"
+  | "true"
+  | "last_in_data_collection"
+  | "last";
+
+/**
+ * Debezium's mark of a snapshot record: `first` / `last` of the whole
+ * snapshot, else `first_in_data_collection` / `last_in_data_collection` of
+ * its table, else `true`. A lone record is `last` (what readers wait for).
+ */
+export function snapshotMark(p: {
+  first: boolean;
+  last: boolean;
+  firstInTable: boolean;
+  lastInTable: boolean;
+}): SnapshotMark {
+  if (p.last) return "last";
+  if (p.first) return "first";
+  if (p.lastInTable) return "last_in_data_collection";
+  if (p.firstInTable) return "first_in_data_collection";
+  return "true";
 }
 
 /** Debezium's transaction block. */
@@ -163,10 +191,12 @@ export function sourceJson(
   const prev = pos.lastCommitLsn === null
     ? "null"
     : `\\"${pos.lastCommitLsn}\\"`;
+  const us = pos.tsUs ?? BigInt(pos.tsMs) * 1000n;
+  // Debezium 3.6's field order; origin/origin_lsn are null there too.
   return t.head + pos.tsMs + ',"snapshot":"' + pos.snapshot + '"' + t.mid +
-    '"[' + prev + ',\\"' + lsn + '\\"]"' + t.tail +
-    (pos.txId === null ? "null" : pos.txId) + ',"lsn":' + lsn +
-    ',"xmin":null}';
+    '"[' + prev + ',\\"' + lsn + '\\"]","ts_us":' + us + ',"ts_ns":' + us +
+    "000" + t.tail + (pos.txId === null ? "null" : pos.txId) + ',"lsn":' +
+    lsn + ',"xmin":null,"origin":null,"origin_lsn":null}';
 }
 
 function transactionJson(tx: TransactionInfo | null): string {
@@ -184,10 +214,13 @@ function envelopeJson(
   nowMs: number,
   tx: TransactionInfo | null,
 ): string {
+  // Debezium 3.6's order; ts_us/ts_ns of a ms clock (exact integers as text).
   return '{"before":' + (before ? JSON.stringify(before) : "null") +
     ',"after":' + (after ? JSON.stringify(after) : "null") +
-    ',"source":' + source + ',"op":"' + op + '","ts_ms":' + nowMs +
-    ',"transaction":' + transactionJson(tx) + "}";
+    ',"source":' + source + ',"transaction":' + transactionJson(tx) +
+    ',"op":"' + op + '","ts_ms":' + nowMs + ',"ts_us":' + nowMs +
+    '000,"ts_ns":' +
+    nowMs + "000000}";
 }
 
 /** The envelope, with its schema when the table carries schemas. */

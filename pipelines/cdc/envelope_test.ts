@@ -5,6 +5,7 @@ import {
   changeRecord,
   keyChanged,
   RELAY_VERSION,
+  snapshotMark,
   type TableMeta,
   textsToRow,
   tombstone,
@@ -31,6 +32,7 @@ const pos: ChangePosition = {
   txId: 747,
   lsn: 27236696n,
   lastCommitLsn: 27236496n,
+  tsUs: 1700000000123456n,
 };
 
 Deno.test("change record: Debezium envelope, field order and values", () => {
@@ -44,14 +46,44 @@ Deno.test("change record: Debezium envelope, field order and values", () => {
   assert.equal(r.key, '{"id":2}');
   assert.equal(r.commitTimeMs, 1700000000123);
   const v = JSON.parse(r.value!);
+  // Debezium 3.6.1's order (side-by-side run, tasks/bench/cdc_parity.ts).
   assert.deepEqual(Object.keys(v), [
     "before",
     "after",
     "source",
+    "transaction",
     "op",
     "ts_ms",
-    "transaction",
+    "ts_us",
+    "ts_ns",
   ]);
+  assert.deepEqual(Object.keys(v.source), [
+    "version",
+    "connector",
+    "name",
+    "ts_ms",
+    "snapshot",
+    "db",
+    "sequence",
+    "ts_us",
+    "ts_ns",
+    "schema",
+    "table",
+    "txId",
+    "lsn",
+    "xmin",
+    "origin",
+    "origin_lsn",
+  ]);
+  // ns beyond 2^53: exact in the JSON text.
+  assert.match(
+    r.value!,
+    /"ts_us":1700000000123456,"ts_ns":1700000000123456000,/,
+  );
+  assert.match(
+    r.value!,
+    /"ts_us":1700000000200000,"ts_ns":1700000000200000000\}$/,
+  );
   assert.deepEqual(v, {
     before: null,
     after: { id: 2, name: 'Al "ice"', created_at: 1000000 },
@@ -63,14 +95,20 @@ Deno.test("change record: Debezium envelope, field order and values", () => {
       snapshot: "false",
       db: "shop",
       sequence: '["27236496","27236696"]',
+      ts_us: 1700000000123456,
+      ts_ns: 1700000000123456000,
       schema: "public",
       table: "users",
       txId: 747,
       lsn: 27236696,
       xmin: null,
+      origin: null,
+      origin_lsn: null,
     },
     op: "c",
     ts_ms: 1700000000200,
+    ts_us: 1700000000200000,
+    ts_ns: 1700000000200000000,
     transaction: {
       id: "747:27236792",
       total_order: 1,
@@ -151,4 +189,38 @@ Deno.test("keyChanged compares primary key columns only", () => {
     false,
   );
   assert.equal(keyChanged(meta, { id: 1 }, { id: 2 }), true);
+});
+
+Deno.test("snapshot marks: first, first/last in data collection, last", () => {
+  // Two tables of two rows, as Debezium 3.6.1 marked them side by side.
+  const rows = [
+    { first: true, last: false, firstInTable: true, lastInTable: false },
+    { first: false, last: false, firstInTable: false, lastInTable: true },
+    { first: false, last: false, firstInTable: true, lastInTable: false },
+    { first: false, last: true, firstInTable: false, lastInTable: true },
+  ];
+  assert.deepEqual(rows.map(snapshotMark), [
+    "first",
+    "last_in_data_collection",
+    "first_in_data_collection",
+    "last",
+  ]);
+  assert.equal(
+    snapshotMark({
+      first: false,
+      last: false,
+      firstInTable: false,
+      lastInTable: false,
+    }),
+    "true",
+  );
+  assert.equal(
+    snapshotMark({
+      first: true,
+      last: true,
+      firstInTable: true,
+      lastInTable: true,
+    }),
+    "last",
+  );
 });

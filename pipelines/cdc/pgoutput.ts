@@ -113,7 +113,14 @@ export type ReplicaIdentity = "default" | "nothing" | "full" | "index";
 
 /** Decoded pgoutput messages. */
 export type PgOutputMessage =
-  | { tag: "begin"; finalLsn: Lsn; commitTimeMs: number; xid: number }
+  | {
+    tag: "begin";
+    finalLsn: Lsn;
+    commitTimeMs: number;
+    /** Commit time in µs since the Unix epoch (`source.ts_us`). */
+    commitTimeUs: bigint;
+    xid: number;
+  }
   | {
     tag: "commit";
     flags: number;
@@ -272,13 +279,17 @@ export function decodePgOutput(buf: Uint8Array): PgOutputMessage {
   const r = new Reader(buf);
   const tag = r.u8();
   switch (tag) {
-    case 0x42: // B
+    case 0x42: { // B
+      const finalLsn = r.u64();
+      const pgUs = r.i64();
       return {
         tag: "begin",
-        finalLsn: r.u64(),
-        commitTimeMs: pgTimestampToMs(r.i64()),
+        finalLsn,
+        commitTimeMs: pgTimestampToMs(pgUs),
+        commitTimeUs: pgUs + PG_EPOCH_OFFSET_US,
         xid: r.u32(),
       };
+    }
     case 0x43: // C
       return {
         tag: "commit",

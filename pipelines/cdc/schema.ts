@@ -10,7 +10,11 @@
  *
  * @module
  */
-import { BUILTIN_ARRAYS, type PgTypeInfo } from "./convert.ts";
+import {
+  BUILTIN_ARRAYS,
+  type DecimalMode,
+  type PgTypeInfo,
+} from "./convert.ts";
 
 /** A Kafka Connect field schema as JsonConverter writes it. */
 export interface FieldSchema {
@@ -21,6 +25,8 @@ export interface FieldSchema {
   parameters?: Record<string, string>;
   items?: FieldSchema;
   field?: string;
+  doc?: string;
+  fields?: FieldSchema[];
 }
 
 /** What the schema builder needs to know about a column. */
@@ -87,27 +93,78 @@ function lengthScale(oid: number, typeMod: number): [number, number?] {
   return [typeMod];
 }
 
+/**
+ * Connect type, logical name and extra parameters where the typmod or the
+ * decimal mode decides (as Debezium 3.6.1 describes them side by side).
+ */
+function adaptive(
+  oid: number,
+  typeMod: number,
+  mode: DecimalMode,
+): [string, string | undefined, Record<string, string>?] | undefined {
+  switch (oid) {
+    case 1114: // timestamp(0..3): ms
+      return typeMod >= 0 && typeMod <= 3
+        ? ["int64", "io.debezium.time.Timestamp"]
+        : undefined;
+    case 1560: // bit(1) is a boolean, longer bit strings Bits
+    case 1562:
+      if (oid === 1560 && typeMod <= 1) return ["boolean", undefined];
+      return ["bytes", "io.debezium.data.Bits", {
+        length: String(typeMod < 0 ? 2147483647 : typeMod),
+      }];
+    case 790:
+    case 1700: {
+      if (mode === "double") return ["double", undefined];
+      if (mode === "string") return undefined;
+      const scale = oid === 790
+        ? 2
+        : typeMod >= 4
+        ? (typeMod - 4) & 0xffff
+        : -1;
+      if (scale < 0) return ["struct", "io.debezium.data.VariableScaleDecimal"];
+      return ["bytes", "org.apache.kafka.connect.data.Decimal", {
+        scale: String(scale),
+        ...(oid === 1700
+          ? { "connect.decimal.precision": String((typeMod - 4) >> 16) }
+          : {}),
+      }];
+    }
+  }
+  return undefined;
+}
+
 /** The schema of a value of type `oid` (no field name, not optional info). */
 function typeSchema(
   oid: number,
   typeMod: number,
   lookup: TypeInfoLookup,
   depth = 0,
+  mode: DecimalMode = "string",
 ): FieldSchema {
   const b = BUILTIN[oid];
   if (b) {
     const [len, scale] = lengthScale(oid, typeMod);
+    const [type, name, extra] = adaptive(oid, typeMod, mode) ?? [b[0], b[1]];
     const parameters: Record<string, string> = {
+      ...extra,
       "__debezium.source.column.type": b[2],
       "__debezium.source.column.length": String(len),
     };
     if (scale !== undefined) {
       parameters["__debezium.source.column.scale"] = String(scale);
     }
-    const s: FieldSchema = { type: b[0], optional: true };
-    if (b[1]) {
-      s.name = b[1];
+    const s: FieldSchema = { type, optional: true };
+    if (name) {
+      s.name = name;
       s.version = 1;
+    }
+    if (type === "struct") {
+      s.doc = "Variable scaled decimal";
+      s.fields = [
+        { type: "int32", optional: false, field: "scale" },
+        { type: "bytes", optional: false, field: "value" },
+      ];
     }
     s.parameters = parameters;
     return s;
@@ -117,14 +174,14 @@ function typeSchema(
     return {
       type: "array",
       optional: true,
-      items: typeSchema(elem, typeMod, lookup, depth + 1),
+      items: typeSchema(elem, typeMod, lookup, depth + 1, mode),
     };
   }
   const info = lookup(oid);
   if (info && depth < 8) {
     if (info.base) {
       // Domain: the base type's schema, the domain's name as the source type.
-      const s = typeSchema(info.base, typeMod, lookup, depth + 1);
+      const s = typeSchema(info.base, typeMod, lookup, depth + 1, mode);
       if (s.parameters) {
         s.parameters["__debezium.source.column.type"] = info.name
           .toUpperCase();
@@ -135,7 +192,7 @@ function typeSchema(
       return {
         type: "array",
         optional: true,
-        items: typeSchema(info.elem, -1, lookup, depth + 1),
+        items: typeSchema(info.elem, typeMod, lookup, depth + 1, mode),
       };
     }
   }
@@ -145,6 +202,9 @@ function typeSchema(
     s.version = 1;
   }
   s.parameters = {
+    ...(info?.category === "E" && info.labels !== undefined
+      ? { allowed: info.labels }
+      : {}),
     "__debezium.source.column.type": (info?.name ?? `oid_${oid}`)
       .toUpperCase(),
     "__debezium.source.column.length": "2147483647",
@@ -156,8 +216,9 @@ function typeSchema(
 export function columnSchema(
   c: SchemaColumn,
   lookup: TypeInfoLookup,
+  mode: DecimalMode = "string",
 ): FieldSchema {
-  const s = typeSchema(c.typeOid, c.typeMod, lookup);
+  const s = typeSchema(c.typeOid, c.typeMod, lookup, 0, mode);
   const out: FieldSchema = { ...s, optional: c.optional, field: c.name };
   if (out.items) out.items = { ...out.items, optional: true };
   return out;
@@ -169,10 +230,11 @@ export function rowSchema(
   lookup: TypeInfoLookup,
   name: string,
   optional: boolean,
+  mode: DecimalMode = "string",
 ): Record<string, unknown> {
   return {
     type: "struct",
-    fields: columns.map((c) => columnSchema(c, lookup)),
+    fields: columns.map((c) => columnSchema(c, lookup, mode)),
     optional,
     name,
   };
@@ -205,14 +267,19 @@ const SOURCE_SCHEMA = {
     },
     f("string", "db", false),
     f("string", "sequence", true),
+    f("int64", "ts_us", true),
+    f("int64", "ts_ns", true),
     f("string", "schema", false),
     f("string", "table", false),
     f("int64", "txId", true),
     f("int64", "lsn", true),
     f("int64", "xmin", true),
+    f("string", "origin", true),
+    f("int64", "origin_lsn", true),
   ],
   optional: false,
   name: "io.debezium.connector.postgresql.Source",
+  version: 1,
   field: "source",
 };
 
@@ -241,13 +308,14 @@ export function tableSchemas(
   columns: SchemaColumn[],
   keyColumns: string[],
   lookup: TypeInfoLookup,
+  mode: DecimalMode = "string",
 ): TableSchemas {
   const byName = new Map(columns.map((c) => [c.name, c]));
   const keyCols = keyColumns.map((k) => ({
     ...(byName.get(k) ?? { name: k, typeOid: 25, typeMod: -1 }),
     optional: false,
   }));
-  const row = rowSchema(columns, lookup, `${topic}.Value`, true);
+  const row = rowSchema(columns, lookup, `${topic}.Value`, true, mode);
   const value = {
     type: "struct",
     fields: [
@@ -257,13 +325,17 @@ export function tableSchemas(
       TRANSACTION_SCHEMA,
       f("string", "op", false),
       f("int64", "ts_ms", true),
+      f("int64", "ts_us", true),
+      f("int64", "ts_ns", true),
     ],
     optional: false,
     name: `${topic}.Envelope`,
     version: 2,
   };
   return {
-    key: JSON.stringify(rowSchema(keyCols, lookup, `${topic}.Key`, false)),
+    key: JSON.stringify(
+      rowSchema(keyCols, lookup, `${topic}.Key`, false, mode),
+    ),
     value: JSON.stringify(value),
   };
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { TypeRegistry } from "./convert.ts";
+import { type DecimalMode, TypeRegistry } from "./convert.ts";
 import { changeRecord, type TableMeta, tombstone } from "./envelope.ts";
 import { columnSchema, tableSchemas } from "./schema.ts";
 import { fillUnchanged } from "./stream.ts";
@@ -145,7 +145,21 @@ Deno.test("schema: records are wrapped as JsonConverter schemas.enable=true", ()
   assert.equal(value.schema.name, "p.public.t.Envelope");
   assert.deepEqual(
     value.schema.fields.map((f: { field: string }) => f.field),
-    ["before", "after", "source", "transaction", "op", "ts_ms"],
+    [
+      "before",
+      "after",
+      "source",
+      "transaction",
+      "op",
+      "ts_ms",
+      "ts_us",
+      "ts_ns",
+    ],
+  );
+  // Every payload field has its schema field (Debezium 3.6.1's source).
+  assert.deepEqual(
+    value.schema.fields[2].fields.map((f: { field: string }) => f.field),
+    Object.keys(value.payload.source),
   );
   assert.equal(value.schema.fields[1].fields[1].field, "v");
   assert.deepEqual(value.payload.after, { id: 1, v: "x" });
@@ -168,4 +182,46 @@ Deno.test("TOAST: unchanged values are filled from a full old tuple", () => {
     { kind: "text", text: "big" },
     { kind: "null" },
   ]);
+});
+
+Deno.test("schema: bits, ms timestamps, enum labels and decimal modes as Debezium 3.6.1", () => {
+  const col = (typeOid: number, typeMod: number, mode?: DecimalMode) =>
+    columnSchema(
+      { name: "c", typeOid, typeMod, optional: true },
+      (oid) =>
+        oid === 9000
+          ? {
+            oid,
+            name: "mood",
+            category: "E",
+            elem: 0,
+            base: 0,
+            delim: ",",
+            labels: "sad,ok,happy",
+          }
+          : undefined,
+      mode,
+    );
+  const bit8 = col(1560, 8);
+  assert.equal(bit8.type, "bytes");
+  assert.equal(bit8.name, "io.debezium.data.Bits");
+  assert.equal(bit8.parameters?.length, "8");
+  assert.equal(col(1560, 1).type, "boolean");
+  assert.equal(col(1562, 16).name, "io.debezium.data.Bits");
+  assert.equal(col(1114, 3).name, "io.debezium.time.Timestamp");
+  assert.equal(col(1114, 6).name, "io.debezium.time.MicroTimestamp");
+  assert.equal(col(9000, -1).parameters?.allowed, "sad,ok,happy");
+  const numeric = (10 << 16 | 2) + 4;
+  assert.equal(col(1700, numeric).type, "string");
+  assert.equal(col(1700, numeric, "double").type, "double");
+  const precise = col(1700, numeric, "precise");
+  assert.equal(precise.type, "bytes");
+  assert.equal(precise.name, "org.apache.kafka.connect.data.Decimal");
+  assert.equal(precise.parameters?.scale, "2");
+  assert.equal(precise.parameters?.["connect.decimal.precision"], "10");
+  const free = col(1700, -1, "precise");
+  assert.equal(free.type, "struct");
+  assert.equal(free.name, "io.debezium.data.VariableScaleDecimal");
+  assert.deepEqual(free.fields?.map((f) => f.field), ["scale", "value"]);
+  assert.equal(col(790, -1, "precise").parameters?.scale, "2");
 });

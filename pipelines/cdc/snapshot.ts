@@ -15,6 +15,7 @@ import {
   changeRecord,
   type EnvelopeSettings,
   type OutRecord,
+  snapshotMark,
   type TableMeta,
   textsToRow,
 } from "./envelope.ts";
@@ -39,6 +40,13 @@ export interface SnapshotInput {
 /** Every value as text: the same converters as the stream then apply. */
 const TEXT_TYPES = { getTypeParser: () => (v: string) => v };
 
+/** A snapshot row held back until the next one tells how to mark it. */
+interface Held {
+  meta: TableMeta;
+  texts: (string | null)[];
+  firstInTable: boolean;
+}
+
 /** Reads all tables; returns the number of rows emitted. */
 export async function runSnapshot(inp: SnapshotInput): Promise<number> {
   const { client, metrics } = inp;
@@ -51,15 +59,18 @@ export async function runSnapshot(inp: SnapshotInput): Promise<number> {
   metrics.snapshotAborted.set(snap, 0);
   let total = 0;
   // One record is held back so the last one can be marked "last".
-  let held: { meta: TableMeta; texts: (string | null)[] } | undefined;
+  let held: Held | undefined;
   let txId: number | null = null;
-  const emit = async (
-    item: { meta: TableMeta; texts: (string | null)[] },
-    last: boolean,
-  ) => {
+  let emitted = 0;
+  const emit = async (item: Held, next: Held | undefined) => {
     const pos: ChangePosition = {
       tsMs: started,
-      snapshot: last ? "last" : "true",
+      snapshot: snapshotMark({
+        first: emitted++ === 0,
+        last: next === undefined,
+        firstInTable: item.firstInTable,
+        lastInTable: next?.meta !== item.meta,
+      }),
       txId,
       lsn: inp.consistentPoint,
       lastCommitLsn: null,
@@ -105,8 +116,9 @@ export async function runSnapshot(inp: SnapshotInput): Promise<number> {
           types: TEXT_TYPES,
         } as pg.QueryConfig);
         for (const texts of page.rows as (string | null)[][]) {
-          if (held) await emit(held, false);
-          held = { meta, texts };
+          const item = { meta, texts, firstInTable: held?.meta !== meta };
+          if (held) await emit(held, item);
+          held = item;
           metrics.event("snapshot");
         }
         rowsInTable += page.rows.length;
@@ -126,7 +138,7 @@ export async function runSnapshot(inp: SnapshotInput): Promise<number> {
         rows: rowsInTable,
       });
     }
-    if (held) await emit(held, true);
+    if (held) await emit(held, undefined);
     await client.query("COMMIT");
   } catch (err) {
     metrics.snapshotRunning.set(snap, 0);

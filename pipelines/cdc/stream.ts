@@ -60,6 +60,7 @@ interface OpenTxn {
   xid: number;
   finalLsn: Lsn;
   commitTimeMs: number;
+  commitTimeUs: bigint;
   totalOrder: number;
   perTable: Map<string, number>;
 }
@@ -122,6 +123,7 @@ export class ChangeHandler {
           xid: m.xid,
           finalLsn: m.finalLsn,
           commitTimeMs: m.commitTimeMs,
+          commitTimeUs: m.commitTimeUs,
           totalOrder: 0,
           perTable: new Map(),
         };
@@ -178,6 +180,7 @@ export class ChangeHandler {
     const t = this.#txn;
     const pos: ChangePosition = {
       tsMs: t?.commitTimeMs ?? Date.now(),
+      tsUs: t?.commitTimeUs,
       snapshot: "false",
       txId: t?.xid ?? null,
       lsn,

@@ -102,19 +102,83 @@ export function isoMicros(s: string): bigint | undefined {
 const INT64_MAX = 9223372036854775807n;
 const INT64_MIN = -9223372036854775808n;
 
-function micros(v: unknown, zoned: boolean): bigint | undefined {
+/**
+ * Debezium 3.6.1's numbers for `±infinity` (the relay writes the same):
+ * timestamps in µs (÷1000 for ms `Timestamp` columns) and dates in days.
+ */
+const DBZ_TS_INFINITY_US = 9223372036825200000n;
+const DBZ_TS_NEG_INFINITY_US = -9223372036832400000n;
+const DBZ_DATE_INFINITY = -2147472692;
+const DBZ_DATE_NEG_INFINITY = -2147472691;
+
+function micros(
+  v: unknown,
+  zoned: boolean,
+  unitUs = 1n,
+): bigint | undefined {
   if (v === "infinity") return INT64_MAX;
   if (v === "-infinity") return INT64_MIN;
   if (zoned) return typeof v === "string" ? isoMicros(v) : undefined;
-  if (typeof v === "number" && Number.isInteger(v)) return BigInt(v);
-  if (typeof v === "string" && INT_RE.test(v)) return BigInt(v);
-  return undefined;
+  const n = typeof v === "number" && Number.isInteger(v)
+    ? BigInt(v)
+    : typeof v === "bigint"
+    ? v
+    : typeof v === "string" && INT_RE.test(v)
+    ? BigInt(v)
+    : undefined;
+  if (n === undefined) return undefined;
+  const us = n * unitUs;
+  // A float64 parse may round the sentinels: compare at ms precision.
+  if (us / 1000n === DBZ_TS_INFINITY_US / 1000n) return INT64_MAX;
+  if (us / 1000n === DBZ_TS_NEG_INFINITY_US / 1000n) return INT64_MIN;
+  return us;
 }
 
 function days(v: unknown): number | undefined {
-  if (v === "infinity") return 2147483647;
-  if (v === "-infinity") return -2147483648;
+  if (v === "infinity" || v === DBZ_DATE_INFINITY) return 2147483647;
+  if (v === "-infinity" || v === DBZ_DATE_NEG_INFINITY) return -2147483648;
   return typeof v === "number" && Number.isInteger(v) ? v : undefined;
+}
+
+/** Bytes of a base64 text, or undefined. */
+function fromBase64(v: unknown): Uint8Array | undefined {
+  if (typeof v !== "string") return undefined;
+  try {
+    return Uint8Array.from(atob(v), (c) => c.charCodeAt(0));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `io.debezium.data.Bits` (little-endian bytes of the bit string as an
+ * integer) → the PostgreSQL bit text, `length` digits for `bit(n)`; a
+ * varbit's leading zeros are not in the encoding (at least one digit).
+ */
+export function bitsText(b64: unknown, length?: number): string | undefined {
+  const bytes = fromBase64(b64);
+  if (!bytes) return undefined;
+  let n = 0n;
+  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i]);
+  const digits = n.toString(2);
+  return length === undefined ? digits : digits.padStart(length, "0");
+}
+
+/**
+ * A Connect `Decimal` (`precise`: base64 of the unscaled big-endian two's
+ * complement) → decimal text at `scale`.
+ */
+export function decimalText(b64: unknown, scale: number): string | undefined {
+  const bytes = fromBase64(b64);
+  if (!bytes || bytes.length === 0) return undefined;
+  let n = 0n;
+  for (const b of bytes) n = (n << 8n) | BigInt(b);
+  if (bytes[0] & 0x80) n -= 1n << BigInt(bytes.length * 8);
+  const neg = n < 0n;
+  const digits = (neg ? -n : n).toString().padStart(scale + 1, "0");
+  const int = digits.slice(0, digits.length - scale);
+  const frac = scale > 0 ? `.${digits.slice(digits.length - scale)}` : "";
+  return `${neg ? "-" : ""}${int}${frac}`;
 }
 
 /** `YYYY-MM-DD` for ClickHouse Date (1970…2105), else undefined. */
@@ -154,6 +218,8 @@ function scalarOf(f: ConnectField): Scalar {
     case "int64":
       return f.name === "io.debezium.time.MicroTimestamp"
         ? { type: "Int64", json: (v) => q(micros(v, false)) }
+        : f.name === "io.debezium.time.Timestamp"
+        ? { type: "Int64", json: (v) => q(micros(v, false, 1000n)) }
         : intScalar("Int64");
     case "float":
     case "double":
@@ -187,6 +253,23 @@ function scalarOf(f: ConnectField): Scalar {
       }
       return STRING;
     }
+    case "bytes":
+      return bytesScalar(f);
+    case "struct":
+      if (f.name === "io.debezium.data.VariableScaleDecimal") {
+        // decimal.handling.mode=precise without a scale: exact text.
+        return {
+          type: "String",
+          json: (v) => {
+            const x = v as { scale?: unknown; value?: unknown } | null;
+            const t = typeof x?.scale === "number"
+              ? decimalText(x.value, x.scale)
+              : undefined;
+            return t === undefined ? undefined : JSON.stringify(t);
+          },
+        };
+      }
+      return STRING;
     case "array": {
       const elem = f.items ? scalarOf(f.items) : STRING;
       const inner = elem.type.startsWith("Array(")
@@ -211,6 +294,41 @@ function scalarOf(f: ConnectField): Scalar {
   }
 }
 
+/** `bytes` fields: Bits → bit text, Decimal → Decimal(p, s), else base64. */
+function bytesScalar(f: ConnectField): Scalar {
+  const p = f.parameters ?? {};
+  if (f.name === "io.debezium.data.Bits") {
+    const fixed = p["__debezium.source.column.type"] === "BIT";
+    const length = fixed && p.length ? Number(p.length) : undefined;
+    return {
+      type: "String",
+      json: (v) => {
+        const t = bitsText(v, length);
+        return t === undefined ? undefined : JSON.stringify(t);
+      },
+    };
+  }
+  if (f.name === "org.apache.kafka.connect.data.Decimal") {
+    const scale = Number(p.scale ?? 0);
+    const precision = Number(p["connect.decimal.precision"]);
+    const type = p["__debezium.source.column.type"] === "MONEY"
+      ? "Decimal(20, 2)"
+      : precision > 0 && precision <= 38
+      ? `Decimal(${precision}, ${scale})`
+      : "String";
+    return {
+      type,
+      json: (v) => {
+        const t = decimalText(v, scale);
+        if (t === undefined) return undefined;
+        // Unquoted: ClickHouse 18.16 reads Decimal only from a JSON number.
+        return type === "String" ? JSON.stringify(t) : t;
+      },
+    };
+  }
+  return STRING;
+}
+
 function q(v: bigint | undefined): string | undefined {
   return v === undefined ? undefined : `"${v}"`;
 }
@@ -232,6 +350,7 @@ export function mapField(f: ConnectField): ColumnMapping {
     cols.map((c) => `${key(c)}${JSON.stringify(UNAVAILABLE)}`).join(",");
   // Timestamps and dates: a queryable column plus the exact value.
   const pair = f.name === "io.debezium.time.MicroTimestamp" ||
+    f.name === "io.debezium.time.Timestamp" ||
     f.name === "io.debezium.time.ZonedTimestamp" ||
     f.name === "io.debezium.time.Date";
   if (pair) {
@@ -260,7 +379,11 @@ export function mapField(f: ConnectField): ColumnMapping {
             key(exact)
           }${d}`;
         }
-        const us = micros(v, f.name === "io.debezium.time.ZonedTimestamp");
+        const us = micros(
+          v,
+          f.name === "io.debezium.time.ZonedTimestamp",
+          f.name === "io.debezium.time.Timestamp" ? 1000n : 1n,
+        );
         if (us === undefined) {
           return { reason: `column "${name}": not a timestamp` };
         }

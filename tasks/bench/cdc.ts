@@ -1,7 +1,7 @@
 /**
  * Benchmark of the CDC relay against Debezium's PostgreSQL connector on Kafka
- * Connect standalone (jars from Maven Central, fetched once into
- * `.cache/debezium/lib` by `mvn dependency:copy-dependencies`), in one run,
+ * Connect standalone (`_debezium.ts`: jars from Maven Central, fetched once
+ * into `.cache/debezium/<version>/lib`), in one run,
  * same PostgreSQL, same Kafka, one system at a time (2 cores), each with its
  * own schema, publication, slot and topic:
  *
@@ -34,6 +34,7 @@ import { createKafka } from "../../pipelines/runtime/kafka.ts";
 import { createLogger } from "../../pipelines/runtime/log.ts";
 import { pg } from "../../pipelines/runtime/postgres.ts";
 import { KAFKA_BOOTSTRAP, POSTGRES_URL } from "../../schemas/topology.ts";
+import { debeziumJars, startDebezium } from "./_debezium.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -60,9 +61,6 @@ for (
 }
 const BROKERS = [...KAFKA_BOOTSTRAP];
 const PG_URL = POSTGRES_URL;
-const DBZ_DIR = ".cache/debezium";
-/** Repository root as an absolute path (for the JVM's and Maven's arguments). */
-const ROOT = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 const CONNECT_REST_PORT = 18083;
 const log = createLogger("bench-cdc", "error");
 const kafka = createKafka({ brokers: BROKERS, clientId: "bench-cdc", log });
@@ -395,107 +393,27 @@ async function runOurs(): Promise<Result> {
   }
 }
 
-/** Fetches the Debezium + Kafka Connect jars once (Maven Central). */
-async function debeziumJars(): Promise<string> {
-  const lib = `${DBZ_DIR}/lib`;
-  const have = await Array.fromAsync(Deno.readDir(lib)).catch(() => []);
-  if (!have.some((e) => e.name.startsWith("debezium-connector-postgres"))) {
-    console.error(
-      "fetching Debezium and Kafka Connect jars (Maven Central)...",
-    );
-    const out = await new Deno.Command("mvn", {
-      args: [
-        "-q",
-        "-f",
-        "tasks/bench/cdc_debezium_pom.xml",
-        "dependency:copy-dependencies",
-        `-DoutputDirectory=${ROOT}${lib}`,
-      ],
-      stdout: "inherit",
-      stderr: "inherit",
-    }).output();
-    if (!out.success) {
-      throw new Error("mvn dependency:copy-dependencies failed");
-    }
-  }
-  return lib;
-}
-
 async function runDebezium(): Promise<Result> {
-  const lib = await debeziumJars();
+  await debeziumJars();
   const env = await prepare("dbz");
-  const run = `${DBZ_DIR}/run`;
-  await Deno.mkdir(run, { recursive: true });
-  await Deno.writeTextFile(
-    `${run}/worker.properties`,
-    [
-      `bootstrap.servers=${BROKERS.join(",")}`,
-      "key.converter=org.apache.kafka.connect.json.JsonConverter",
-      "value.converter=org.apache.kafka.connect.json.JsonConverter",
-      "key.converter.schemas.enable=false",
-      "value.converter.schemas.enable=false",
-      `offset.storage.file.filename=${ROOT}${run}/offsets.dat`,
-      "offset.flush.interval.ms=1000",
-      `listeners=http://127.0.0.1:${CONNECT_REST_PORT}`,
-      "plugin.discovery=only_scan",
-      "",
-    ].join("\n"),
-  );
-  await Deno.remove(`${run}/offsets.dat`).catch(() => {});
-  await Deno.writeTextFile(
-    `${run}/connector.properties`,
-    [
-      "name=bench-postgres",
-      "connector.class=io.debezium.connector.postgresql.PostgresConnector",
-      "tasks.max=1",
-      "database.hostname=127.0.0.1",
-      "database.port=15432",
-      "database.user=postgres",
-      "database.password=postgres",
-      "database.dbname=shop",
-      `topic.prefix=${env.prefix}`,
-      "plugin.name=pgoutput",
-      `slot.name=${env.slot}`,
-      `publication.name=${env.pub}`,
-      "publication.autocreate.mode=disabled",
-      `table.include.list=${env.schema}.users`,
-      "snapshot.mode=initial",
-      "decimal.handling.mode=string",
-      "",
-    ].join("\n"),
-  );
-  await Deno.writeTextFile(
-    `${run}/log4j.properties`,
-    "log4j.rootLogger=WARN, stderr\n" +
-      // Debezium warns once per type it sees twice across schemas: noise.
-      "log4j.logger.io.debezium.connector.postgresql.TypeRegistry=ERROR\n" +
-      "log4j.appender.stderr=org.apache.log4j.ConsoleAppender\n" +
-      "log4j.appender.stderr.Target=System.err\n" +
-      "log4j.appender.stderr.layout=org.apache.log4j.PatternLayout\n" +
-      "log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n\n",
-  );
   try {
-    return await measure("debezium", env.schema, env.topic, () => {
-      const child = new Deno.Command("java", {
-        args: [
-          "-Xmx1g",
-          `-Dlog4j.configuration=file:${ROOT}${run}/log4j.properties`,
-          "-cp",
-          `${lib}/*`,
-          "org.apache.kafka.connect.cli.ConnectStandalone",
-          `${run}/worker.properties`,
-          `${run}/connector.properties`,
-        ],
-        stdout: "null",
-        stderr: "inherit",
-      }).spawn();
-      return Promise.resolve({
-        stop: async () => {
-          child.kill("SIGTERM");
-          await child.status;
-        },
-      });
-    });
+    return await measure(
+      "debezium",
+      env.schema,
+      env.topic,
+      () =>
+        startDebezium({
+          name: "bench-postgres",
+          brokers: BROKERS,
+          restPort: CONNECT_REST_PORT,
+          connector: {
+            "topic.prefix": env.prefix,
+            "slot.name": env.slot,
+            "publication.name": env.pub,
+            "table.include.list": `${env.schema}.users`,
+          },
+        }),
+    );
   } finally {
     await cleanup(env);
   }
