@@ -10,17 +10,54 @@
 import type { EachBatchPayload } from "kafkajs";
 import type { AnyTables } from "./any_table.ts";
 import type { AutoMirrors } from "./cdc_auto.ts";
-import type { PartitionState } from "./batch.ts";
+import type { PartitionState, Range } from "./batch.ts";
+import {
+  decodeChunk,
+  type Decoded,
+  eachDecoded,
+  packChunk,
+} from "./decode_chunk.ts";
 import { observeFetch } from "./hops.ts";
 import type { SinkMetrics } from "./metrics.ts";
-import { type Route, routeTopic } from "./routes.ts";
+import { type Route, routeTopic, shardOfPartition } from "./routes.ts";
 import { EVENT_TABLES } from "./tables.ts";
 import { type Destination, transformMessage } from "./transform.ts";
+import type { DecodePool } from "./worker_pool.ts";
 
 const decoder = new TextDecoder();
 
 /** The messages of one fetched Kafka batch. */
 export type KafkaMessages = EachBatchPayload["batch"]["messages"];
+
+/** A batch decoded by the pool: chunks of consecutive messages, in order. */
+export type PreDecoded = Array<{ from: number; count: number; out: Decoded }>;
+
+/**
+ * Value bytes per chunk sent to a worker: small enough that one partition's
+ * fetch (up to 8 MiB) spreads over the workers, large enough that a message
+ * to a worker costs little per row.
+ */
+export const CHUNK_BYTES = 1024 * 1024;
+
+/** Splits `messages` into runs of about {@link CHUNK_BYTES} value bytes. */
+export function chunkBounds(
+  messages: ReadonlyArray<{ value: Uint8Array | null }>,
+  maxBytes = CHUNK_BYTES,
+): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let from = 0, bytes = 0;
+  for (let i = 0; i < messages.length; i++) {
+    const len = messages[i].value?.byteLength ?? 0;
+    if (i > from && bytes + len > maxBytes) {
+      out.push([from, i]);
+      from = i;
+      bytes = 0;
+    }
+    bytes += len;
+  }
+  if (messages.length > from) out.push([from, messages.length]);
+  return out;
+}
 
 /** Resolves destinations and appends messages to partition ranges. */
 export class Router {
@@ -39,12 +76,47 @@ export class Router {
     shards: number;
     /** CDC mirrors created from message schemas (cdc mode). */
     auto?: AutoMirrors;
+    /** Decode workers for event topics (`--workers` > 1). */
+    pool?: DecodePool;
   }) {
     this.#routes = opts.routes;
     this.#tables = opts.tables;
     this.#metrics = opts.metrics;
     this.#shards = opts.shards;
     this.#auto = opts.auto;
+    this.#pool = opts.pool;
+  }
+
+  readonly #pool: DecodePool | undefined;
+
+  /**
+   * Decodes a batch of an event topic in the worker pool; undefined when
+   * there is no pool or the topic goes elsewhere (then {@link append}
+   * transforms in this thread). A chunk whose worker died is decoded here,
+   * by the same function: the rows are the same either way.
+   */
+  async predecode(
+    topic: string,
+    partition: number,
+    messages: KafkaMessages,
+  ): Promise<PreDecoded | undefined> {
+    const dest = this.destination(topic);
+    if (!this.#pool || dest?.kind !== "event") return undefined;
+    const pool = this.#pool;
+    const table = dest.table.name;
+    return await Promise.all(
+      chunkBounds(messages).map(async ([from, to]) => {
+        const pack = () =>
+          packChunk(table, topic, partition, messages, from, to);
+        let out: Decoded;
+        try {
+          out = await pool.decode(pack());
+        } catch {
+          out = decodeChunk(pack());
+        }
+        return { from, count: to - from, out };
+      }),
+    );
   }
 
   /** The destination of `topic` (cached; table targets stay live). */
@@ -75,9 +147,71 @@ export class Router {
     partition: number,
     messages: KafkaMessages,
     now: number,
+    pre?: PreDecoded,
   ): number {
     const metrics = this.#metrics;
     const dest = this.destination(topic);
+    let n = 0;
+    if (pre && dest?.kind === "event") {
+      n = this.#appendDecoded(
+        st,
+        dest.table.name,
+        topic,
+        partition,
+        messages,
+        now,
+        pre,
+      );
+    } else {
+      n = this.#appendEach(st, dest, topic, partition, messages, now);
+    }
+    if (n > 0) {
+      observeFetch(metrics.hops, messages, now);
+      metrics.messagesIn.inc({ topic }, n);
+    }
+    return n;
+  }
+
+  #appendDecoded(
+    st: PartitionState,
+    table: string,
+    topic: string,
+    partition: number,
+    messages: KafkaMessages,
+    now: number,
+    pre: PreDecoded,
+  ): number {
+    const shard = shardOfPartition(topic, partition, this.#shards);
+    let n = 0;
+    // The range of message `i`, or undefined for a re-delivered offset.
+    const take = (i: number): [number, Range] | undefined => {
+      const offset = Number(messages[i].offset);
+      if (offset < st.next) return undefined; // re-delivered after a rejoin
+      st.next = offset + 1;
+      n++;
+      return [offset, st.rangeFor(offset)];
+    };
+    for (const { from, count, out } of pre) {
+      eachDecoded(out, count, (i, line, eventMs) => {
+        const t = take(from + i);
+        if (t) t[1].addRow(t[0], table, shard, line, now, eventMs);
+      }, (i, reason, original) => {
+        const t = take(from + i);
+        if (t) t[1].addDeadLetter(t[0], reason, original, now);
+      });
+    }
+    return n;
+  }
+
+  #appendEach(
+    st: PartitionState,
+    dest: Destination | undefined,
+    topic: string,
+    partition: number,
+    messages: KafkaMessages,
+    now: number,
+  ): number {
+    const metrics = this.#metrics;
     let n = 0;
     for (const m of messages) {
       const offset = Number(m.offset);
@@ -129,10 +263,6 @@ export class Router {
         case "skip":
           range.addSkip(offset, now);
       }
-    }
-    if (n > 0) {
-      observeFetch(metrics.hops, messages, now);
-      metrics.messagesIn.inc({ topic }, n);
     }
     return n;
   }
