@@ -11,7 +11,9 @@ import type { EachBatchPayload } from "kafkajs";
 import type { AnyTables } from "./any_table.ts";
 import type { AutoMirrors } from "./cdc_auto.ts";
 import type { PartitionState, Range } from "./batch.ts";
+import type { ResolvedTable } from "./any_table.ts";
 import {
+  type ChunkTarget,
   decodeChunk,
   type Decoded,
   eachDecoded,
@@ -30,7 +32,10 @@ const decoder = new TextDecoder();
 export type KafkaMessages = EachBatchPayload["batch"]["messages"];
 
 /** A batch decoded by the pool: chunks of consecutive messages, in order. */
-export type PreDecoded = Array<{ from: number; count: number; out: Decoded }>;
+export interface PreDecoded {
+  target: ChunkTarget;
+  chunks: Array<{ from: number; count: number; out: Decoded }>;
+}
 
 /**
  * Value bytes per chunk sent to a worker: small enough that one partition's
@@ -76,7 +81,7 @@ export class Router {
     shards: number;
     /** CDC mirrors created from message schemas (cdc mode). */
     auto?: AutoMirrors;
-    /** Decode workers for event topics (`--workers` > 1). */
+    /** Decode workers (`--workers` > 0). */
     pool?: DecodePool;
   }) {
     this.#routes = opts.routes;
@@ -88,36 +93,6 @@ export class Router {
   }
 
   readonly #pool: DecodePool | undefined;
-
-  /**
-   * Decodes a batch of an event topic in the worker pool; undefined when
-   * there is no pool or the topic goes elsewhere (then {@link append}
-   * transforms in this thread). A chunk whose worker died is decoded here,
-   * by the same function: the rows are the same either way.
-   */
-  async predecode(
-    topic: string,
-    partition: number,
-    messages: KafkaMessages,
-  ): Promise<PreDecoded | undefined> {
-    const dest = this.destination(topic);
-    if (!this.#pool || dest?.kind !== "event") return undefined;
-    const pool = this.#pool;
-    const table = dest.table.name;
-    return await Promise.all(
-      chunkBounds(messages).map(async ([from, to]) => {
-        const pack = () =>
-          packChunk(table, topic, partition, messages, from, to);
-        let out: Decoded;
-        try {
-          out = await pool.decode(pack());
-        } catch {
-          out = decodeChunk(pack());
-        }
-        return { from, count: to - from, out };
-      }),
-    );
-  }
 
   /** The destination of `topic` (cached; table targets stay live). */
   destination(topic: string): Destination | undefined {
@@ -134,6 +109,67 @@ export class Router {
     } else dest = { kind: "cdc", target, auto: this.#auto };
     this.#targets.set(topic, dest);
     return dest;
+  }
+  /**
+   * Decodes a batch in the worker pool: event topics, and any-table routes
+   * without a JSON Schema (its validator lives here). Undefined when there
+   * is no pool or the topic goes elsewhere (then {@link append} transforms
+   * in this thread). A chunk whose worker died is decoded here, by the same
+   * function: the rows are the same either way.
+   */
+  async predecode(
+    st: PartitionState,
+    topic: string,
+    partition: number,
+    messages: KafkaMessages,
+    now: number,
+  ): Promise<PreDecoded | undefined> {
+    if (!this.#pool || messages.length === 0) return undefined;
+    const target = this.#chunkTarget(st, topic, messages, now);
+    if (!target) return undefined;
+    const pool = this.#pool;
+    const chunks = await Promise.all(
+      chunkBounds(messages).map(async ([from, to]) => {
+        const pack = () =>
+          packChunk(target, topic, partition, messages, from, to);
+        let out: Decoded;
+        try {
+          out = await pool.decode(pack());
+        } catch {
+          out = decodeChunk(pack());
+        }
+        return { from, count: to - from, out };
+      }),
+    );
+    return { target, chunks };
+  }
+
+  #chunkTarget(
+    st: PartitionState,
+    topic: string,
+    messages: KafkaMessages,
+    now: number,
+  ): ChunkTarget | undefined {
+    const dest = this.destination(topic);
+    if (dest?.kind === "event") {
+      return { kind: "event", table: dest.table.name };
+    }
+    if (dest?.kind !== "table" || dest.validate) return undefined;
+    const columns = (dest as Partial<ResolvedTable>).columns;
+    if (!columns) return undefined;
+    // The ingest time of the range the batch joins; a message that lands in
+    // another range (checked in #appendDecoded) is converted again here.
+    const last = st.ranges[st.ranges.length - 1];
+    const first = Number(messages[0].offset);
+    return {
+      kind: "table",
+      insertTable: dest.insertTable,
+      columns,
+      strict: dest.strict ?? false,
+      ingestedSec: last?.accepts(first)
+        ? last.ingestTs(now)
+        : Math.floor(now / 1000),
+    };
   }
 
   /**
@@ -152,16 +188,8 @@ export class Router {
     const metrics = this.#metrics;
     const dest = this.destination(topic);
     let n = 0;
-    if (pre && dest?.kind === "event") {
-      n = this.#appendDecoded(
-        st,
-        dest.table.name,
-        topic,
-        partition,
-        messages,
-        now,
-        pre,
-      );
+    if (pre && (dest?.kind === "event" || dest?.kind === "table")) {
+      n = this.#appendDecoded(st, dest, topic, partition, messages, now, pre);
     } else {
       n = this.#appendEach(st, dest, topic, partition, messages, now);
     }
@@ -174,32 +202,46 @@ export class Router {
 
   #appendDecoded(
     st: PartitionState,
-    table: string,
+    dest: Destination,
     topic: string,
     partition: number,
     messages: KafkaMessages,
     now: number,
     pre: PreDecoded,
   ): number {
+    const { target } = pre;
+    const table = target.kind === "event" ? target.table : target.insertTable;
+    const closed = target.kind === "table";
     const shard = shardOfPartition(topic, partition, this.#shards);
-    let n = 0;
-    // The range of message `i`, or undefined for a re-delivered offset.
+    let n = 0, unknown = 0;
+    // The range of message `i`, or undefined for a re-delivered offset. A
+    // table row built with another ingest time than its range's is built
+    // again here (rare: the range was sealed by a flush meanwhile).
     const take = (i: number): [number, Range] | undefined => {
-      const offset = Number(messages[i].offset);
+      const m = messages[i];
+      const offset = Number(m.offset);
       if (offset < st.next) return undefined; // re-delivered after a rejoin
       st.next = offset + 1;
       n++;
-      return [offset, st.rangeFor(offset)];
+      const range = st.rangeFor(offset);
+      if (closed && range.ingestTs(now) !== target.ingestedSec) {
+        this.#transformOne(dest, range, topic, partition, m, now);
+        return undefined;
+      }
+      return [offset, range];
     };
-    for (const { from, count, out } of pre) {
+    for (const { from, count, out } of pre.chunks) {
       eachDecoded(out, count, (i, line, eventMs) => {
         const t = take(from + i);
-        if (t) t[1].addRow(t[0], table, shard, line, now, eventMs);
+        if (!t) return;
+        t[1].addRow(t[0], table, shard, line, now, eventMs, closed);
+        if (out.unknown) unknown += out.unknown[i];
       }, (i, reason, original) => {
         const t = take(from + i);
         if (t) t[1].addDeadLetter(t[0], reason, original, now);
       });
     }
+    if (unknown) this.#metrics.unknownFields.inc({ table }, unknown);
     return n;
   }
 
@@ -211,59 +253,71 @@ export class Router {
     messages: KafkaMessages,
     now: number,
   ): number {
-    const metrics = this.#metrics;
     let n = 0;
     for (const m of messages) {
       const offset = Number(m.offset);
       if (offset < st.next) continue; // re-delivered after a rejoin
       st.next = offset + 1;
       n++;
-      const range = st.rangeFor(offset);
-      const value = m.value === null ? null : decoder.decode(m.value);
-      const out = transformMessage(
-        dest,
-        {
-          topic,
-          partition,
-          offset,
-          value,
-          key: m.key === null || m.key === undefined
-            ? null
-            : decoder.decode(m.key),
-          timestampMs: Number(m.timestamp),
-        },
-        this.#shards,
-        range.ingestTs(now),
-      );
-      switch (out.kind) {
-        case "row":
-          range.addRow(
-            offset,
-            out.table,
-            out.shard,
-            out.line,
-            now,
-            out.eventMs,
-            out.closed,
-          );
-          if (out.unknown) {
-            metrics.unknownFields.inc({ table: out.table }, out.unknown);
-          }
-          break;
-        case "dead":
-          range.addDeadLetter(offset, out.reason, out.original, now);
-          break;
-        case "truncate":
-          range.addTruncate(
-            offset,
-            { table: out.table, version: out.version },
-            now,
-          );
-          break;
-        case "skip":
-          range.addSkip(offset, now);
-      }
+      this.#transformOne(dest, st.rangeFor(offset), topic, partition, m, now);
     }
     return n;
+  }
+
+  /** Transforms one message in this thread into `range`. */
+  #transformOne(
+    dest: Destination | undefined,
+    range: Range,
+    topic: string,
+    partition: number,
+    m: KafkaMessages[number],
+    now: number,
+  ): void {
+    const metrics = this.#metrics;
+    const offset = Number(m.offset);
+    const value = m.value === null ? null : decoder.decode(m.value);
+    const out = transformMessage(
+      dest,
+      {
+        topic,
+        partition,
+        offset,
+        value,
+        key: m.key === null || m.key === undefined
+          ? null
+          : decoder.decode(m.key),
+        timestampMs: Number(m.timestamp),
+      },
+      this.#shards,
+      range.ingestTs(now),
+    );
+    switch (out.kind) {
+      case "row":
+        range.addRow(
+          offset,
+          out.table,
+          out.shard,
+          out.line,
+          now,
+          out.eventMs,
+          out.closed,
+        );
+        if (out.unknown) {
+          metrics.unknownFields.inc({ table: out.table }, out.unknown);
+        }
+        break;
+      case "dead":
+        range.addDeadLetter(offset, out.reason, out.original, now);
+        break;
+      case "truncate":
+        range.addTruncate(
+          offset,
+          { table: out.table, version: out.version },
+          now,
+        );
+        break;
+      case "skip":
+        range.addSkip(offset, now);
+    }
   }
 }

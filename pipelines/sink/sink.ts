@@ -354,11 +354,13 @@ export class Sink {
       });
       if (this.#stop.signal.aborted || st.dropped || p.isStale()) return;
     }
-    // Event topics decode in the workers; appended only once complete.
+    // Decoded in the workers (--workers); appended only once complete.
     const pre = await this.#router.predecode(
+      st,
       batch.topic,
       batch.partition,
       batch.messages,
+      Date.now(),
     );
     if (this.#stop.signal.aborted || st.dropped || p.isStale()) return;
     const now = Date.now();

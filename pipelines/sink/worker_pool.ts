@@ -18,7 +18,12 @@
  *
  * @module
  */
-import { type Chunk, chunkBytes, type Decoded } from "./decode_chunk.ts";
+import {
+  type Chunk,
+  chunkBuffers,
+  chunkBytes,
+  type Decoded,
+} from "./decode_chunk.ts";
 
 /** A worker died (or failed) before answering; the chunk is not decoded. */
 export class WorkerCrashed extends Error {
@@ -101,11 +106,7 @@ export class DecodePool {
     return new Promise<Decoded>((resolve, reject) => {
       this.#jobs.set(id, { resolve, reject, slot, bytes });
       slot.pending++;
-      slot.worker.postMessage({ id, chunk }, [
-        chunk.data.buffer,
-        chunk.lengths.buffer,
-        chunk.offsets.buffer,
-      ]);
+      slot.worker.postMessage({ id, chunk }, chunkBuffers(chunk));
     });
   }
 

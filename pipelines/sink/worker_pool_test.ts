@@ -1,13 +1,16 @@
 import assert from "node:assert/strict";
 import { prom } from "../runtime/mod.ts";
+import type { AnyTables } from "./any_table.ts";
 import { PartitionState } from "./batch.ts";
 import { decodeChunk, eachDecoded, packChunk } from "./decode_chunk.ts";
 import { createSinkMetrics } from "./metrics.ts";
 import { chunkBounds, type KafkaMessages, Router } from "./route_message.ts";
+import { buildRowConverter } from "./row.ts";
 import { parseRoutes } from "./routes.ts";
 import { DecodePool, WorkerCrashed } from "./worker_pool.ts";
 
 const enc = new TextEncoder();
+const EV = { kind: "event", table: "security_events" } as const;
 const TOPIC = "security.events";
 
 function event(i: number): string {
@@ -58,7 +61,7 @@ function router(pool?: DecodePool): Router {
 /** The ranges' rows and dead letters after appending `ms` through `r`. */
 async function appended(r: Router, ms: KafkaMessages) {
   const st = new PartitionState(TOPIC, 1, -1);
-  const pre = await r.predecode(TOPIC, 1, ms);
+  const pre = await r.predecode(st, TOPIC, 1, ms, 1_767_225_600_000);
   const n = r.append(st, TOPIC, 1, ms, 1_767_225_600_000, pre);
   const range = st.ranges[0];
   return {
@@ -100,12 +103,13 @@ Deno.test("decodeChunk: the same rows and dead letters as the in-thread path, in
   assert.equal(inThread.pre, false);
   // Packed in three chunks and decoded by the pure function.
   const st = new PartitionState(TOPIC, 1, -1);
-  const pre = chunkBounds(ms, 9000).map(([from, to]) => ({
+  const chunks = chunkBounds(ms, 9000).map(([from, to]) => ({
     from,
     count: to - from,
-    out: decodeChunk(packChunk("security_events", TOPIC, 1, ms, from, to)),
+    out: decodeChunk(packChunk(EV, TOPIC, 1, ms, from, to)),
   }));
-  assert.ok(pre.length >= 3);
+  const pre = { target: EV, chunks };
+  assert.ok(chunks.length >= 3);
   router().append(st, TOPIC, 1, ms, 1_767_225_600_000, pre);
   assert.deepEqual([...st.ranges[0].groups], inThread.groups);
   assert.deepEqual([...st.ranges[0].offsets], inThread.offsets);
@@ -117,7 +121,7 @@ Deno.test("decodeChunk: the same rows and dead letters as the in-thread path, in
 
 Deno.test("eachDecoded: a chunk of dead letters only", () => {
   const ms = messages(4).slice(3) as KafkaMessages; // invalid JSON
-  const d = decodeChunk(packChunk("security_events", TOPIC, 0, ms));
+  const d = decodeChunk(packChunk(EV, TOPIC, 0, ms));
   const seen: string[] = [];
   eachDecoded(d, 1, () => seen.push("row"), (_, r) => seen.push(r));
   assert.equal(seen.length, 1);
@@ -139,9 +143,9 @@ Deno.test({
       // A re-delivered batch adds nothing.
       const st = new PartitionState(TOPIC, 1, -1);
       const r = router(pool);
-      r.append(st, TOPIC, 1, ms, 0, await r.predecode(TOPIC, 1, ms));
+      r.append(st, TOPIC, 1, ms, 0, await r.predecode(st, TOPIC, 1, ms, 0));
       assert.equal(
-        r.append(st, TOPIC, 1, ms, 0, await r.predecode(TOPIC, 1, ms)),
+        r.append(st, TOPIC, 1, ms, 0, await r.predecode(st, TOPIC, 1, ms, 0)),
         0,
       );
       assert.equal(pool.inFlightBytes, 0);
@@ -161,7 +165,7 @@ Deno.test("DecodePool: bytes in flight stay within the budget", async () => {
     const jobs = [];
     for (let p = 0; p < 12; p++) {
       const ms = [{ offset: "0", value: new Uint8Array(100_000) }];
-      jobs.push(pool.decode(packChunk("security_events", TOPIC, p, ms)));
+      jobs.push(pool.decode(packChunk(EV, TOPIC, p, ms)));
     }
     const outs = await Promise.all(jobs);
     assert.deepEqual(
@@ -173,7 +177,7 @@ Deno.test("DecodePool: bytes in flight stay within the budget", async () => {
     assert.equal(pool.inFlightBytes, 0);
     // One chunk over the budget still goes (alone).
     const big = [{ offset: "0", value: new Uint8Array(400_000) }];
-    const out = await pool.decode(packChunk("security_events", TOPIC, 7, big));
+    const out = await pool.decode(packChunk(EV, TOPIC, 7, big));
     assert.equal(out.text, "7");
   } finally {
     pool.close();
@@ -192,7 +196,7 @@ Deno.test("DecodePool: a worker crash is reported, and the router decodes in-thr
   try {
     const ms = messages(300);
     await assert.rejects(
-      pool.decode(packChunk("security_events", TOPIC, 0, ms)),
+      pool.decode(packChunk(EV, TOPIC, 0, ms)),
       (err) => err instanceof WorkerCrashed && /boom/.test(err.message),
     );
     assert.equal(crashes.length, 1);
@@ -206,7 +210,97 @@ Deno.test("DecodePool: a worker crash is reported, and the router decodes in-thr
     pool.close();
   }
   await assert.rejects(
-    pool.decode(packChunk("security_events", TOPIC, 0, messages(1))),
+    pool.decode(packChunk(EV, TOPIC, 0, messages(1))),
     WorkerCrashed,
   );
+});
+
+// --- any table (`--map topic=db.table`) ------------------------------------
+
+const COLUMNS = [
+  { name: "id", type: "UInt64" },
+  { name: "name", type: "String" },
+  { name: "level", type: "Enum8('info' = 1, 'error' = 2)" },
+  { name: "_partition", type: "UInt32" },
+  { name: "_offset", type: "UInt64" },
+  { name: "_ingested_at", type: "DateTime" },
+  { name: "_key", type: "String" },
+  { name: "_timestamp", type: "UInt64" },
+];
+
+function tableRouter(pool?: DecodePool): Router {
+  const dest = {
+    kind: "table",
+    insertTable: "mydb.t_local",
+    converter: buildRowConverter(COLUMNS),
+    columns: COLUMNS,
+    strict: false,
+  };
+  return new Router({
+    routes: parseRoutes(["app=mydb.t"], "events"),
+    tables: { get: () => dest } as unknown as AnyTables,
+    metrics: createSinkMetrics(new prom.Registry()),
+    shards: 2,
+    pool,
+  });
+}
+
+function appMessages(n: number, first = 0): KafkaMessages {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    let v: string | null = JSON.stringify({
+      id: first + i,
+      name: `n${i}\n"x"`,
+      level: i % 2 ? "info" : "error",
+      extra: 1,
+    });
+    if (i % 9 === 4) v = v.replace('"info"', '"loud"');
+    if (i % 17 === 8) v = null;
+    out.push({
+      offset: String(first + i),
+      value: v === null ? null : enc.encode(v),
+      key: i % 3 ? enc.encode(`k${i}`) : null,
+      timestamp: String(1_767_225_600_000 + i),
+    });
+  }
+  return out as unknown as KafkaMessages;
+}
+
+/** Appends two batches, sealing the range in between (as a flush does). */
+async function tableRanges(r: Router, now: number[]) {
+  const st = new PartitionState("app", 0, -1);
+  const a = appMessages(3000), b = appMessages(3000, 3000);
+  r.append(st, "app", 0, a, now[0], await r.predecode(st, "app", 0, a, now[0]));
+  // The worker builds b with the open range's ingest time; a flush seals
+  // that range before b is appended, so b's rows go to a new range.
+  const pre = await r.predecode(st, "app", 0, b, now[1]);
+  st.takeForFlush();
+  r.append(st, "app", 0, b, now[2], pre);
+  return st.ranges.map((x) => ({
+    ts: x.ts,
+    groups: [...x.groups],
+    offsets: [...x.offsets],
+    dead: x.deadLetters,
+  }));
+}
+
+Deno.test({
+  name:
+    "DecodePool (real workers), any table: same rows as in-thread, and a sealed range's rows are rebuilt with its ingest time",
+  ignore: !canRead,
+  async fn() {
+    const pool = new DecodePool({ size: 2, budgetBytes: 1 << 20 });
+    try {
+      const now = [1_767_225_600_000, 1_767_225_600_500, 1_767_225_603_000];
+      const inThread = await tableRanges(tableRouter(), now);
+      const viaPool = await tableRanges(tableRouter(pool), now);
+      assert.equal(inThread.length, 2);
+      assert.notEqual(inThread[0].ts, inThread[1].ts);
+      assert.deepEqual(viaPool, inThread);
+      assert.ok(inThread[1].groups[0][1][0].includes(`"_ingested_at":`));
+      assert.ok(inThread[0].dead.length > 300);
+    } finally {
+      pool.close();
+    }
+  },
 });
