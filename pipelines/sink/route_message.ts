@@ -23,7 +23,11 @@ import { observeFetch } from "./hops.ts";
 import type { SinkMetrics } from "./metrics.ts";
 import { type Route, routeTopic, shardOfPartition } from "./routes.ts";
 import { EVENT_TABLES } from "./tables.ts";
-import { type Destination, transformMessage } from "./transform.ts";
+import {
+  type Destination,
+  type TableSink,
+  transformMessage,
+} from "./transform.ts";
 import type { DecodePool } from "./worker_pool.ts";
 
 const decoder = new TextDecoder();
@@ -214,27 +218,39 @@ export class Router {
     const closed = target.kind === "table";
     const shard = shardOfPartition(topic, partition, this.#shards);
     let n = 0, unknown = 0;
-    // The range of message `i`, or undefined for a re-delivered offset. A
-    // table row built with another ingest time than its range's is built
-    // again here (rare: the range was sealed by a flush meanwhile).
+    const retimers = new Map<number, (line: string) => string | undefined>();
+    // The range of message `i`, or undefined for a re-delivered offset.
     const take = (i: number): [number, Range] | undefined => {
-      const m = messages[i];
-      const offset = Number(m.offset);
+      const offset = Number(messages[i].offset);
       if (offset < st.next) return undefined; // re-delivered after a rejoin
       st.next = offset + 1;
       n++;
       const range = st.rangeFor(offset);
-      if (closed && range.ingestTs(now) !== target.ingestedSec) {
-        this.#transformOne(dest, range, topic, partition, m, now);
-        return undefined;
-      }
+      if (closed) range.ingestTs(now);
       return [offset, range];
     };
     for (const { from, count, out } of pre.chunks) {
       eachDecoded(out, count, (i, line, eventMs) => {
         const t = take(from + i);
         if (!t) return;
-        t[1].addRow(t[0], table, shard, line, now, eventMs, closed);
+        const [offset, range] = t;
+        if (closed && range.ts !== target.ingestedSec) {
+          // Built with another ingest time than its range's (a flush sealed
+          // the range the chunk was meant for): re-timed, or rebuilt here.
+          let re = retimers.get(range.ts);
+          if (!re) {
+            re = retimer(dest, target.ingestedSec, range.ts);
+            retimers.set(range.ts, re);
+          }
+          const fixed = re(line);
+          if (fixed === undefined) {
+            const m = messages[from + i];
+            this.#transformOne(dest, range, topic, partition, m, now);
+            return;
+          }
+          line = fixed;
+        }
+        range.addRow(offset, table, shard, line, now, eventMs, closed);
         if (out.unknown) unknown += out.unknown[i];
       }, (i, reason, original) => {
         const t = take(from + i);
@@ -320,4 +336,46 @@ export class Router {
         range.addSkip(offset, now);
     }
   }
+}
+
+/**
+ * Re-times table rows built with ingest time `from` to `to`: their
+ * `_ingested_at` value is the last one in the line (metadata columns come
+ * last, and only a key outside any string is unescaped). Gives undefined
+ * when the table's converter cannot say (the caller rebuilds the row).
+ */
+export function retimer(
+  dest: Destination,
+  from: number,
+  to: number,
+): (line: string) => string | undefined {
+  if (dest.kind !== "table") return () => undefined;
+  const a = ingestFragment(dest, from), b = ingestFragment(dest, to);
+  if (a === undefined || b === undefined) return () => undefined;
+  if (a === null) return (line) => line; // no _ingested_at column
+  return (line) => {
+    const at = line.lastIndexOf(a);
+    return at < 0
+      ? undefined
+      : line.slice(0, at) + b + line.slice(at + a.length);
+  };
+}
+
+/**
+ * `"_ingested_at":<value>` as the table's converter writes ingest time `ts`;
+ * null when the table has no such column, undefined when it cannot convert.
+ */
+export function ingestFragment(
+  dest: TableSink,
+  ts: number,
+): string | null | undefined {
+  const probe = dest.converter.convert(
+    {},
+    { topic: "", partition: 0, offset: 0, key: null, timestampMs: 0 },
+    ts,
+  );
+  if (!probe.ok) return undefined;
+  if (!dest.converter.metadata.includes("_ingested_at")) return null;
+  const m = /"_ingested_at":[^,}]*/.exec(probe.line);
+  return m ? m[0] : undefined;
 }

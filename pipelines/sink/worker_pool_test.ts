@@ -4,7 +4,12 @@ import type { AnyTables } from "./any_table.ts";
 import { PartitionState } from "./batch.ts";
 import { decodeChunk, eachDecoded, packChunk } from "./decode_chunk.ts";
 import { createSinkMetrics } from "./metrics.ts";
-import { chunkBounds, type KafkaMessages, Router } from "./route_message.ts";
+import {
+  chunkBounds,
+  type KafkaMessages,
+  retimer,
+  Router,
+} from "./route_message.ts";
 import { buildRowConverter } from "./row.ts";
 import { parseRoutes } from "./routes.ts";
 import { DecodePool, WorkerCrashed } from "./worker_pool.ts";
@@ -303,4 +308,35 @@ Deno.test({
       pool.close();
     }
   },
+});
+
+Deno.test("retimer: changes only the metadata _ingested_at, even after a look-alike in a value", () => {
+  const cols = [
+    { name: "m", type: "Map(String, UInt32)" },
+    { name: "_ingested_at", type: "UInt32" },
+    { name: "_offset", type: "UInt64" },
+  ];
+  const dest = {
+    kind: "table" as const,
+    insertTable: "db.t",
+    converter: buildRowConverter(cols),
+  };
+  const meta = {
+    topic: "t",
+    partition: 0,
+    offset: 5,
+    key: null,
+    timestampMs: 0,
+  };
+  const v = { m: { _ingested_at: 100 } };
+  const r1 = dest.converter.convert(v, meta, 100);
+  const r2 = dest.converter.convert(v, meta, 200);
+  assert.ok(r1.ok && r2.ok);
+  assert.equal(retimer(dest, 100, 200)(r1.line), r2.line);
+  // A table without _ingested_at: the line does not depend on the time.
+  const plain = {
+    ...dest,
+    converter: buildRowConverter([{ name: "x", type: "String" }]),
+  };
+  assert.equal(retimer(plain, 100, 200)('{"x":"a"}'), '{"x":"a"}');
 });
