@@ -291,7 +291,7 @@ async function tableRanges(r: Router, now: number[]) {
 
 Deno.test({
   name:
-    "DecodePool (real workers), any table: same rows as in-thread, and a sealed range's rows are rebuilt with its ingest time",
+    "DecodePool (real workers), any table: same rows as in-thread, and a sealed range's rows get its ingest time",
   ignore: !canRead,
   async fn() {
     const pool = new DecodePool({ size: 2, budgetBytes: 1 << 20 });
