@@ -223,89 +223,110 @@ sinkTest({
   },
 });
 
-sinkTest({
-  ...T,
-  name: "sink: kill -9 three times during 300k → exactly 300k, no duplicates",
-  fn: async () => {
-    const N = 300_000;
-    const topic = await freshTopic("sink2");
-    const group = `sink-t2-${crypto.randomUUID().slice(0, 6)}`;
-    await kcatProduce(topic, securityEvents(N, 2));
-    const r = prng(Date.now());
-    // Smaller batches: more flushes, so the kills land mid-flush more often.
-    const extra = ["--batch-rows", "20000"];
-    let reformed = 0;
-    for (let k = 0; k < 3; k++) {
+// The decode workers (default 2) and the in-thread path (0).
+for (const workers of [2, 0]) {
+  sinkTest({
+    ...T,
+    name:
+      `sink: kill -9 three times during 300k → exactly 300k, no duplicates (--workers ${workers})`,
+    fn: async () => {
+      const N = 300_000;
+      const topic = await freshTopic(`sink2w${workers}`);
+      const group = `sink-t2-${crypto.randomUUID().slice(0, 6)}`;
+      await kcatProduce(topic, securityEvents(N, 2));
+      const r = prng(Date.now());
+      // Smaller batches: more flushes, so the kills land mid-flush more often.
+      const extra = ["--batch-rows", "20000", "--workers", String(workers)];
+      let reformed = 0;
+      for (let k = 0; k < 3; k++) {
+        const p = sink(topic, group, extra);
+        const before = await countRows("security_events", topic);
+        // Wait for progress, then kill at a random moment.
+        await pollUntil(
+          async () => (await countRows("security_events", topic)) > before,
+          { what: "progress before kill", timeoutMs: 60_000, intervalMs: 50 },
+        );
+        await new Promise((res) => setTimeout(res, 100 + r() * 1500));
+        p.kill("SIGKILL");
+        reformed += (await p.wait()).stderr.split("re-forming a batch").length -
+          1;
+        const now = await countRows("security_events", topic);
+        assert.ok(now < N, `kill ${k + 1} landed before the end (${now})`);
+      }
       const p = sink(topic, group, extra);
-      const before = await countRows("security_events", topic);
-      // Wait for progress, then kill at a random moment.
-      await pollUntil(
-        async () => (await countRows("security_events", topic)) > before,
-        { what: "progress before kill", timeoutMs: 60_000, intervalMs: 50 },
-      );
-      await new Promise((res) => setTimeout(res, 100 + r() * 1500));
-      p.kill("SIGKILL");
-      reformed += (await p.wait()).stderr.split("re-forming a batch").length -
-        1;
-      const now = await countRows("security_events", topic);
-      assert.ok(now < N, `kill ${k + 1} landed before the end (${now})`);
-    }
-    const p = sink(topic, group, extra);
-    try {
-      await pollUntil(async () => (await groupLag(group, topic)) === 0, {
-        what: "everything committed",
-        timeoutMs: 120_000,
-      });
-      const [u] = await chQuery<{ c: string; u: string; o: string }>(
-        `SELECT count() AS c, uniqExact(event_id) AS u, uniqExact(_partition, _offset) AS o FROM analytics.security_events WHERE _topic = '${topic}'`,
-      );
-      assert.equal(Number(u.c), N, "no loss, no duplicates");
-      assert.equal(Number(u.u), N);
-      assert.equal(Number(u.o), N);
-      await replicasAgree("security_events", topic, N);
-    } finally {
-      assert.equal(await stopTask(p), 0);
-    }
-    reformed += p.stderrText().split("re-forming a batch").length - 1;
-    console.log(`partition ranges re-formed from the manifest: ${reformed}`);
-  },
-});
+      try {
+        await pollUntil(async () => (await groupLag(group, topic)) === 0, {
+          what: "everything committed",
+          timeoutMs: 120_000,
+        });
+        const [u] = await chQuery<{ c: string; u: string; o: string }>(
+          `SELECT count() AS c, uniqExact(event_id) AS u, uniqExact(_partition, _offset) AS o FROM analytics.security_events WHERE _topic = '${topic}'`,
+        );
+        assert.equal(Number(u.c), N, "no loss, no duplicates");
+        assert.equal(Number(u.u), N);
+        assert.equal(Number(u.o), N);
+        await replicasAgree("security_events", topic, N);
+      } finally {
+        assert.equal(await stopTask(p), 0);
+      }
+      reformed += p.stderrText().split("re-forming a batch").length - 1;
+      console.log(`partition ranges re-formed from the manifest: ${reformed}`);
+    },
+  });
+}
 
-sinkTest({
-  ...T,
-  name:
-    "sink: a crash between insert and commit is re-formed from the manifest and de-duplicated",
-  fn: async () => {
-    const N = 60_000;
-    const topic = await freshTopic("sink2b");
-    const group = `sink-t2b-${crypto.randomUUID().slice(0, 6)}`;
-    await kcatProduce(topic, securityEvents(N, 22));
-    // Dies right after ClickHouse acknowledged its 2nd flush, before the
-    // offsets of that flush are committed: the worst moment.
-    const crashed = sink(topic, group, ["--batch-rows", "10000"], {
-      SINK_TEST_FAILPOINT: "crash-after-inserts:2",
-    });
-    const r = await crashed.wait();
-    assert.equal(r.code, 86, r.stderr.slice(-500));
-    const inserted = await countRows("security_events", topic);
-    assert.ok(inserted > 0 && inserted < N, `partial run (${inserted})`);
-    const p = sink(topic, group, ["--batch-rows", "10000"]);
-    try {
-      await pollUntil(async () => (await groupLag(group, topic)) === 0, {
-        what: "everything committed",
-        timeoutMs: 60_000,
+// Rows decoded by the workers and in-thread are byte-identical: a range
+// re-formed by the other path still de-duplicates.
+for (const [crashWith, recoverWith] of [[2, 2], [2, 0]]) {
+  sinkTest({
+    ...T,
+    name:
+      `sink: a crash between insert and commit is re-formed from the manifest and de-duplicated (--workers ${crashWith}, then ${recoverWith})`,
+    fn: async () => {
+      // A fetch brings up to 8 MiB (~22k events) per partition into one
+      // range, and a flush takes one range per partition: 200k (3 fetches per
+      // partition) leaves rows after the 2nd flush however fast decoding is.
+      const N = 200_000;
+      const topic = await freshTopic(`sink2b${crashWith}${recoverWith}`);
+      const group = `sink-t2b-${crypto.randomUUID().slice(0, 6)}`;
+      await kcatProduce(topic, securityEvents(N, 22));
+      // Dies right after ClickHouse acknowledged its 2nd flush, before the
+      // offsets of that flush are committed: the worst moment.
+      const crashed = sink(topic, group, [
+        "--batch-rows",
+        "10000",
+        "--workers",
+        String(crashWith),
+      ], {
+        SINK_TEST_FAILPOINT: "crash-after-inserts:2",
       });
-      assert.match(p.stderrText(), /re-forming a batch from the manifest/);
-      const [u] = await chQuery<{ c: string; u: string }>(
-        `SELECT count() AS c, uniqExact(event_id) AS u FROM analytics.security_events WHERE _topic = '${topic}'`,
-      );
-      assert.equal(Number(u.c), N, "the re-inserted batch was dropped");
-      assert.equal(Number(u.u), N);
-    } finally {
-      assert.equal(await stopTask(p), 0);
-    }
-  },
-});
+      const r = await crashed.wait();
+      assert.equal(r.code, 86, r.stderr.slice(-500));
+      const inserted = await countRows("security_events", topic);
+      assert.ok(inserted > 0 && inserted < N, `partial run (${inserted})`);
+      const p = sink(topic, group, [
+        "--batch-rows",
+        "10000",
+        "--workers",
+        String(recoverWith),
+      ]);
+      try {
+        await pollUntil(async () => (await groupLag(group, topic)) === 0, {
+          what: "everything committed",
+          timeoutMs: 60_000,
+        });
+        assert.match(p.stderrText(), /re-forming a batch from the manifest/);
+        const [u] = await chQuery<{ c: string; u: string }>(
+          `SELECT count() AS c, uniqExact(event_id) AS u FROM analytics.security_events WHERE _topic = '${topic}'`,
+        );
+        assert.equal(Number(u.c), N, "the re-inserted batch was dropped");
+        assert.equal(Number(u.u), N);
+      } finally {
+        assert.equal(await stopTask(p), 0);
+      }
+    },
+  });
+}
 
 sinkTest({
   ...T,

@@ -100,6 +100,20 @@ export const SINK_SPEC = {
         "At most one insert per table and shard per this interval (also the retry floor)",
       default: "1s",
     },
+    workers: {
+      type: "integer",
+      description:
+        "Decode workers: parse, validate and encode event messages on N threads (0: on the main thread)",
+      default: 2,
+      min: 0,
+      max: 64,
+    },
+    "worker-budget": {
+      type: "string",
+      description:
+        "Bytes of messages in flight to the decode workers at most (memory bound)",
+      default: "32MiB",
+    },
     "from-latest": {
       type: "boolean",
       description:
@@ -171,6 +185,10 @@ export interface SinkConfig {
   exitWhenIdleMs: number | undefined;
   insertTimeoutMs: number;
   sessionTimeoutMs: number;
+  /** Decode workers; 0 = decode on the main thread. */
+  workers: number;
+  /** Bytes in flight to the decode workers at most. */
+  workerBudgetBytes: number;
 }
 
 function credentials(
@@ -254,5 +272,7 @@ export function buildConfig(
     exitWhenIdleMs: exitWhenIdle ? parseDuration(exitWhenIdle) : undefined,
     insertTimeoutMs: parseDuration(o["insert-timeout"]),
     sessionTimeoutMs: parseDuration(o["session-timeout"]),
+    workers: o.workers,
+    workerBudgetBytes: parseBytes(o["worker-budget"]),
   };
 }

@@ -35,3 +35,11 @@ Deno.test("sink: password from env, else from .cluster/secrets.env, else none", 
     "",
   ]);
 });
+
+Deno.test("sink: --workers defaults to 2 with a 32 MiB budget; 0 decodes in-thread", () => {
+  const d = config([], {});
+  assert.deepEqual([d.workers, d.workerBudgetBytes], [2, 32 * 1024 * 1024]);
+  const c = config(["--workers", "0", "--worker-budget", "8MiB"], {});
+  assert.deepEqual([c.workers, c.workerBudgetBytes], [0, 8 * 1024 * 1024]);
+  assert.throws(() => config(["--workers", "-1"], {}), UsageError);
+});

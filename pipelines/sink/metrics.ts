@@ -23,6 +23,8 @@ export interface SinkMetrics {
   bufferedRows: prom.Gauge;
   unknownFields: prom.Counter<"table">;
   flushes: prom.Counter;
+  /** Decode workers that died (their chunks were decoded in-thread). */
+  decodeWorkerCrashes: prom.Counter;
   lastInsertTime: prom.Gauge<"table" | "shard">;
   /** `pipeline_hop_seconds`: hops `fetch` and `insert`. */
   hops: HopHistogram;
@@ -127,6 +129,11 @@ export function createSinkMetrics(registry: prom.Registry): SinkMetrics {
     flushes: new prom.Counter({
       name: "sink_flushes_total",
       help: "Completed flush cycles (each commits its offsets)",
+      registers,
+    }),
+    decodeWorkerCrashes: new prom.Counter({
+      name: "sink_decode_worker_crashes_total",
+      help: "Decode workers that died (their chunks were decoded in-thread)",
       registers,
     }),
     lastInsertTime: new prom.Gauge({

@@ -34,6 +34,7 @@ import { Router } from "./route_message.ts";
 import { shardOfPartition } from "./routes.ts";
 import { Aborted, type ClickHouseService } from "./service.ts";
 import type { SinkTestHooks } from "./test_hooks.ts";
+import { DecodePool } from "./worker_pool.ts";
 
 /** What the sink needs from outside. */
 export interface SinkDeps {
@@ -111,14 +112,31 @@ export class Sink {
         (table) => deps.metrics.cdcSchemaConflicts.inc({ table }),
       );
     }
+    const { workers, workerBudgetBytes } = deps.config;
+    this.#pool = workers > 0
+      ? new DecodePool({
+        size: workers,
+        budgetBytes: workerBudgetBytes,
+        onCrash: (err) => {
+          deps.metrics.decodeWorkerCrashes.inc();
+          deps.log.warn("decode worker died; its chunks decoded in-thread", {
+            err,
+          });
+        },
+      })
+      : undefined;
     this.#router = new Router({
       routes: deps.config.routes,
       tables: deps.tables,
       metrics: deps.metrics,
       shards: deps.service.shardCount,
       auto: this.#auto,
+      pool: this.#pool,
     });
   }
+
+  /** Decode workers (`--workers` > 0), else undefined. */
+  readonly #pool: DecodePool | undefined;
 
   /** Mirrors created from message schemas (cdc mode). */
   readonly #auto: AutoMirrors | undefined;
@@ -223,6 +241,7 @@ export class Sink {
       await settledBefore(this.#consumer?.disconnect(), quit).catch(() => {});
       await settledBefore(this.#producer?.disconnect(), quit).catch(() => {});
       await settledBefore(this.#admin?.disconnect(), quit).catch(() => {});
+      this.#pool?.close();
     })();
     return this.#stopped;
   }
@@ -335,6 +354,15 @@ export class Sink {
       });
       if (this.#stop.signal.aborted || st.dropped || p.isStale()) return;
     }
+    // Decoded in the workers (--workers); appended only once complete.
+    const pre = await this.#router.predecode(
+      st,
+      batch.topic,
+      batch.partition,
+      batch.messages,
+      Date.now(),
+    );
+    if (this.#stop.signal.aborted || st.dropped || p.isStale()) return;
     const now = Date.now();
     const n = this.#router.append(
       st,
@@ -342,6 +370,7 @@ export class Sink {
       batch.partition,
       batch.messages,
       now,
+      pre,
     );
     if (n > 0) {
       this.#lastMessageAt = now;

@@ -9,58 +9,19 @@
  */
 import { encodeChange } from "./cdc.ts";
 import type { AutoMirrors } from "./cdc_auto.ts";
-import type { RowConverter } from "./row.ts";
 import { shardOfId, shardOfPartition, type Target } from "./routes.ts";
+import type { Outcome, SinkMessage } from "./_message_types.ts";
+import { tableRow, type TableSink } from "./table_row.ts";
 import type { EventTable } from "./tables.ts";
-import { encodeEvent, parseObject } from "./validate.ts";
+import { encodeEvent } from "./validate.ts";
 
-/** A Kafka message as the transform needs it. */
-export interface SinkMessage {
-  topic: string;
-  partition: number;
-  offset: number;
-  /** UTF-8 decoded value; null for a tombstone. */
-  value: string | null;
-  key: string | null;
-  /** Kafka message timestamp (epoch ms). */
-  timestampMs: number;
-}
-
-/** Any table, typed from ClickHouse (`--map glob=[db.]table`). */
-export interface TableSink {
-  kind: "table";
-  /** The batch key: the local table rows are inserted into, `db.table`. */
-  insertTable: string;
-  /** The current converter (rebuilt when the table changes). */
-  converter: RowConverter;
-  /** Optional JSON Schema check: undefined = valid, else the reason. */
-  validate?: (value: unknown) => string | undefined;
-  /** Unknown fields make the message a dead letter instead of being ignored. */
-  strict?: boolean;
-}
+export type { Outcome, SinkMessage, TableSink };
 
 /** Where a topic's messages go, once resolved. */
 export type Destination =
   | { kind: "event"; table: EventTable }
   | { kind: "cdc"; target: Target; auto?: AutoMirrors }
   | TableSink;
-
-/** What one message becomes. */
-export type Outcome =
-  | {
-    kind: "row";
-    table: string;
-    shard: number;
-    line: string;
-    /** Complete line; otherwise the batch appends `_ingested_at` and `}`. */
-    closed: boolean;
-    eventMs?: number;
-    /** Fields of the message the table has no column for. */
-    unknown?: number;
-  }
-  | { kind: "dead"; reason: string; original: string }
-  | { kind: "truncate"; table: string; version: number }
-  | { kind: "skip" };
 
 /**
  * Transforms `m` for destination `dest` (undefined: no route matched).
@@ -122,46 +83,4 @@ export function transformMessage(
     case "table":
       return tableRow(dest, m, shards, ingestedSec);
   }
-}
-
-function tableRow(
-  dest: TableSink,
-  m: SinkMessage,
-  shards: number,
-  ingestedSec: number,
-): Outcome {
-  if (m.value === null) {
-    return { kind: "dead", reason: "empty message (null value)", original: "" };
-  }
-  const parsed = parseObject(m.value);
-  if (!parsed.ok) {
-    return { kind: "dead", reason: parsed.reason, original: m.value };
-  }
-  if (dest.validate) {
-    const why = dest.validate(parsed.value);
-    if (why !== undefined) {
-      return { kind: "dead", reason: `schema: ${why}`, original: m.value };
-    }
-  }
-  const r = dest.converter.convert(parsed.value, m, ingestedSec);
-  if (!r.ok) return { kind: "dead", reason: r.reason, original: m.value };
-  if (dest.strict && r.unknown > 0) {
-    const cols = new Set(dest.converter.columns);
-    const extra = Object.keys(parsed.value).filter((k) => !cols.has(k));
-    return {
-      kind: "dead",
-      reason: `unknown field(s) ${extra.slice(0, 5).join(", ")} (strict route)`,
-      original: m.value,
-    };
-  }
-  return {
-    kind: "row",
-    table: dest.insertTable,
-    // One shard per Kafka partition: a retried range reaches the shard that
-    // holds the first attempt's block hashes.
-    shard: shardOfPartition(m.topic, m.partition, shards),
-    line: r.line,
-    closed: true,
-    unknown: r.unknown,
-  };
 }

@@ -17,7 +17,7 @@
  * Prints rows/s for both and the ratios (ours / peer) per route.
  *
  * Usage: deno run <perms> tasks/bench/sink.ts [--events 1000000]
- *   [--route builtin|user|both] [--keep]
+ *   [--route builtin|user|both] [--workers N[,M…]] [--keep]
  *
  * @module
  */
@@ -41,11 +41,20 @@ const { values } = parseArgs({
     events: { type: "string", default: "1000000" },
     keep: { type: "boolean", default: false },
     route: { type: "string", default: "both" },
+    // Empty: the sink's default. Several (`--workers 0,2`): one run each.
+    workers: { type: "string", default: "" },
   },
 });
 const N = Number(values.events);
 if (!Number.isInteger(N) || N <= 0) {
   console.error("error: --events must be a positive integer");
+  Deno.exit(2);
+}
+const WORKERS = values.workers === ""
+  ? [undefined]
+  : values.workers.split(",").map(Number);
+if (WORKERS.some((w) => w !== undefined && !(Number.isInteger(w) && w >= 0))) {
+  console.error("error: --workers must be integers >= 0, e.g. 0,1,2");
   Deno.exit(2);
 }
 if (!["builtin", "user", "both"].includes(values.route)) {
@@ -57,7 +66,8 @@ const NODES = CLICKHOUSE_NODES.map((n) => ({
   port: n.tcpPort,
   http: clickhouseUrl(n),
 }));
-const DB = "sink_bench";
+/** The bench database of the current run (one per `--workers` value). */
+let DB = "sink_bench";
 const DATA = ".data/bench";
 
 /** Env CLICKHOUSE_PASSWORD, else .cluster/secrets.env, else none. */
@@ -159,19 +169,6 @@ for (let i = 0; i < 100; i++) {
 console.error(`pre-loading ${topic}`);
 await run("kcat", ["-P", "-b", BROKERS.join(","), "-t", topic, "-l", file]);
 
-// 2. Tables: ours on every node, the peers' on one node.
-await ch(`CREATE DATABASE IF NOT EXISTS ${DB}`);
-for (const n of NODES) {
-  await ch(`CREATE DATABASE IF NOT EXISTS ${DB}`, n.http);
-  for (const stmt of await benchDdl()) await ch(stmt, n.http);
-}
-await ch(`DROP TABLE IF EXISTS ${DB}.peer_local`);
-// Same DDL as ours (ReplicatedMergeTree, same keys), `timestamp` as String.
-const peerDdl = (await benchDdl())[0]
-  .replaceAll("security_events_local", "peer_local")
-  .replace("timestamp DateTime('UTC')", "timestamp String");
-await ch(peerDdl);
-
 /**
  * A user's own table, not from schemas/: its own columns, day partitions and
  * ORDER BY. `timestamp` is `String` for the peer (see the module docs).
@@ -191,19 +188,34 @@ function userDdl(table: string, timestamp = "DateTime('UTC')"): string {
 }
 const useBuiltin = values.route !== "user";
 const useUser = values.route !== "builtin";
-if (useUser) {
+/** 2. Tables: ours on every node, the peers' on one node. */
+async function createTables(): Promise<void> {
+  await ch(`CREATE DATABASE IF NOT EXISTS ${DB}`);
   for (const n of NODES) {
-    for (const t of ["user_events", "user_events_local"]) {
-      await ch(`DROP TABLE IF EXISTS ${DB}.${t}`, n.http);
-    }
-    await ch(userDdl("user_events_local"), n.http);
-    await ch(
-      `CREATE TABLE ${DB}.user_events AS ${DB}.user_events_local ENGINE = Distributed(analytics_cluster, ${DB}, user_events_local, rand())`,
-      n.http,
-    );
+    await ch(`CREATE DATABASE IF NOT EXISTS ${DB}`, n.http);
+    for (const stmt of await benchDdl()) await ch(stmt, n.http);
   }
-  await ch(`DROP TABLE IF EXISTS ${DB}.peer_user_local`);
-  await ch(userDdl("peer_user_local", "String"));
+  await ch(`DROP TABLE IF EXISTS ${DB}.peer_local`);
+  // Same DDL as ours (ReplicatedMergeTree, same keys), `timestamp` as String.
+  const peerDdl = (await benchDdl())[0]
+    .replaceAll("security_events_local", "peer_local")
+    .replace("timestamp DateTime('UTC')", "timestamp String");
+  await ch(peerDdl);
+
+  if (useUser) {
+    for (const n of NODES) {
+      for (const t of ["user_events", "user_events_local"]) {
+        await ch(`DROP TABLE IF EXISTS ${DB}.${t}`, n.http);
+      }
+      await ch(userDdl("user_events_local"), n.http);
+      await ch(
+        `CREATE TABLE ${DB}.user_events AS ${DB}.user_events_local ENGINE = Distributed(analytics_cluster, ${DB}, user_events_local, rand())`,
+        n.http,
+      );
+    }
+    await ch(`DROP TABLE IF EXISTS ${DB}.peer_user_local`);
+    await ch(userDdl("peer_user_local", "String"));
+  }
 }
 
 /** Rows of `table` matching `where`, on a reachable replica of each shard. */
@@ -309,6 +321,7 @@ async function ours(
   label: string,
   target: string,
   count: { table: string; where: string },
+  workers?: number,
 ): Promise<{ wall: number; steady: number }> {
   // The sink task's exact flags from deno.json, checked by the launcher.
   const argv = taskArgv("sink");
@@ -323,13 +336,14 @@ async function ours(
       "--database",
       DB,
       "--group",
-      `bench-${label}-${topic}`,
+      `bench-${label}-w${workers ?? "d"}-${topic}`,
       "--dlq-topic",
       "",
       "--metrics-port",
       "0",
       "--exit-when-idle",
       "1s",
+      ...(workers === undefined ? [] : ["--workers", String(workers)]),
     ],
     stdout: "null",
     stderr: "piped",
@@ -379,41 +393,48 @@ function ratios(label: string, o: { wall: number; steady: number }, p: number) {
   );
 }
 
-// 3. Built-in route: peer, then ours.
-if (useBuiltin) {
-  const p = await peer("peer_local");
-  const o = await ours("built-in", "security_events", {
-    table: "security_events_local",
-    where: `_topic = '${topic}'`,
-  });
-  ratios("built-in", o, p);
-}
-// 4. User-table route: peer into the same DDL, then ours through --map.
-if (useUser) {
-  const p = await peer("peer_user_local");
-  // The table is new in this run: every row is this run's.
-  const o = await ours("user-table", `${DB}.user_events`, {
-    table: "user_events_local",
-    where: "1",
-  });
-  ratios("user-table", o, p);
-}
+for (const w of WORKERS) {
+  DB = w === undefined ? "sink_bench" : `sink_bench_w${w}`;
+  console.log(`--- sink ${w === undefined ? "defaults" : `--workers ${w}`}`);
+  await createTables();
+  // 3. Built-in route: peer, then ours.
+  if (useBuiltin) {
+    const p = await peer("peer_local");
+    const o = await ours("built-in", "security_events", {
+      table: "security_events_local",
+      where: `_topic = '${topic}'`,
+    }, w);
+    ratios("built-in", o, p);
+  }
+  // 4. User-table route: peer into the same DDL, then ours through --map.
+  if (useUser) {
+    const p = await peer("peer_user_local");
+    // The table is new in this run: every row is this run's.
+    const o = await ours("user-table", `${DB}.user_events`, {
+      table: "user_events_local",
+      where: "1",
+    }, w);
+    ratios("user-table", o, p);
+  }
 
-if (!values.keep) {
-  await admin.deleteTopics({ topics: [topic] }).catch(() => {});
-  await ch(`DROP TABLE IF EXISTS ${DB}.peer_local`);
-  await ch(`DROP TABLE IF EXISTS ${DB}.peer_user_local`);
-  for (const n of NODES) {
-    for (
-      const t of [
-        "security_events_local",
-        "dead_letter_local",
-        "user_events",
-        "user_events_local",
-      ]
-    ) {
-      await ch(`DROP TABLE IF EXISTS ${DB}.${t}`, n.http).catch(() => {});
+  if (!values.keep) {
+    await ch(`DROP TABLE IF EXISTS ${DB}.peer_local`);
+    await ch(`DROP TABLE IF EXISTS ${DB}.peer_user_local`);
+    for (const n of NODES) {
+      for (
+        const t of [
+          "security_events_local",
+          "dead_letter_local",
+          "user_events",
+          "user_events_local",
+        ]
+      ) {
+        await ch(`DROP TABLE IF EXISTS ${DB}.${t}`, n.http).catch(() => {});
+      }
     }
   }
+}
+if (!values.keep) {
+  await admin.deleteTopics({ topics: [topic] }).catch(() => {});
 }
 await admin.disconnect();
