@@ -215,6 +215,8 @@ const HEALTHY_RUN_METRICS: Record<string, string[]> = {
     "debezium_metrics_SnapshotAborted",
     "debezium_metrics_SnapshotDurationInSeconds",
     "debezium_metrics_RowsScanned",
+    "kafka_connect_metrics_incoming_byte_rate",
+    "kafka_connect_metrics_outgoing_byte_rate",
     "cdc_end_to_end_lag_seconds_bucket",
     "cdc_slot_lag_bytes",
     "cdc_records_produced_total",

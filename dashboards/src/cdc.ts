@@ -159,6 +159,26 @@ export const cdc: DashboardDef = {
         legend: "{{context}}",
       }],
     }),
+    panel.timeseries({
+      title: "Bytes/s: PostgreSQL in, Kafka out",
+      description:
+        "Kafka Connect's incoming_byte_rate (replication frames read from PostgreSQL) and outgoing_byte_rate (record bytes acknowledged by Kafka: UTF-8 key + value + 64 per record), each over the relay's last 10 s.",
+      unit: "Bps",
+      w: 24,
+      h: 6,
+      queries: [
+        {
+          expr:
+            `sum by (client) (kafka_connect_metrics_incoming_byte_rate{name="$connector_name"})`,
+          legend: "incoming ({{client}})",
+        },
+        {
+          expr:
+            `sum by (client) (kafka_connect_metrics_outgoing_byte_rate{name="$connector_name"})`,
+          legend: "outgoing ({{client}})",
+        },
+      ],
+    }),
     panel.row("Snapshot"),
     panel.stat({
       title: "Tables in snapshot",

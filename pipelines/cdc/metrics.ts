@@ -1,11 +1,12 @@
 /**
- * Metrics under Debezium's names and labels (as its JMX exporter rules emit
- * them), so the reference Debezium Grafana dashboard works unchanged, plus
- * the relay's own lag and slot metrics.
+ * Metrics under Debezium's and Kafka Connect's names and labels (as their
+ * JMX exporter rules emit them), so the reference Debezium Grafana dashboard
+ * works unchanged, plus the relay's own lag and slot metrics.
  *
  * @module
  */
 import { prom } from "../runtime/metrics.ts";
+import { ByteRate } from "./byte_rate.ts";
 
 /** Debezium's label set: plugin, server name, context. */
 type Context = "snapshot" | "streaming";
@@ -20,6 +21,10 @@ export class CdcMetrics {
   readonly #skipped: Record<Context, number> = { snapshot: 0, streaming: 0 };
   #committed = 0;
   #behindMs = 0;
+  /** Replication frame bytes read from PostgreSQL. */
+  readonly #bytesIn = new ByteRate();
+  /** Record bytes acknowledged by Kafka. */
+  readonly #bytesOut = new ByteRate();
   readonly connected: prom.Gauge;
   readonly totalTables: prom.Gauge;
   readonly remainingTables: prom.Gauge;
@@ -38,7 +43,11 @@ export class CdcMetrics {
   readonly deadLetters: prom.Counter;
 
   /** Registers every metric on `registry` for server (topic prefix) `name`. */
-  constructor(registry: prom.Registry, readonly serverName: string) {
+  constructor(
+    registry: prom.Registry,
+    readonly serverName: string,
+    client = `deno-cdc-${serverName}`,
+  ) {
     const base = { plugin: "postgres", name: serverName };
     this.#labels = {
       snapshot: { ...base, context: "snapshot" },
@@ -187,6 +196,7 @@ export class CdcMetrics {
       labelNames: ["topic"],
       registers,
     });
+    this.#registerByteRates(registers, { client, name: serverName });
     this.connected.set(labels.streaming, 0);
     for (
       const g of [
@@ -199,6 +209,70 @@ export class CdcMetrics {
       ]
     ) g.set(labels.snapshot, 0);
     this.slotRetainedWalWarning.set(0);
+  }
+
+  /**
+   * Kafka Connect's worker client metrics as its JMX exporter rule names
+   * them (`kafka_connect_metrics_<attribute>{client=<client-id>}`), so the
+   * reference dashboard's byte-rate panel shows the relay; `name` (the topic
+   * prefix) lets a dashboard select one relay.
+   */
+  #registerByteRates(
+    registers: prom.Registry[],
+    labels: { client: string; name: string },
+  ): void {
+    const labelNames = ["client", "name"];
+    const pair = (
+      [rateName, totalName]: [string, string],
+      r: ByteRate,
+      what: string,
+    ) => {
+      new prom.Gauge({
+        name: rateName,
+        help: `${what}, bytes/s over the last 10 s or more`,
+        labelNames,
+        registers,
+        collect() {
+          this.set(labels, r.rate());
+        },
+      });
+      new prom.Counter({
+        name: totalName,
+        help: `${what}, bytes since start`,
+        labelNames,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(labels, r.total);
+        },
+      });
+    };
+    pair(
+      [
+        "kafka_connect_metrics_incoming_byte_rate",
+        "kafka_connect_metrics_incoming_byte_total",
+      ],
+      this.#bytesIn,
+      "Replication frames read from PostgreSQL",
+    );
+    pair(
+      [
+        "kafka_connect_metrics_outgoing_byte_rate",
+        "kafka_connect_metrics_outgoing_byte_total",
+      ],
+      this.#bytesOut,
+      "Records acknowledged by Kafka (key + value UTF-8 + 64 per record)",
+    );
+  }
+
+  /** Counts replication frame bytes read (hot path: one addition). */
+  bytesIn(n: number): void {
+    this.#bytesIn.add(n);
+  }
+
+  /** Counts record bytes Kafka acknowledged. */
+  bytesOut(n: number): void {
+    this.#bytesOut.add(n);
   }
 
   /** Labels for a context. */

@@ -64,9 +64,10 @@ export async function openSink(
     log.child({ stage: "kafka" }),
     0n,
   );
-  sink.onAck((batch) => {
+  sink.onAck((batch, _confirmed, bytes) => {
     const now = Date.now();
     metrics.recordsProduced.inc(batch.length);
+    metrics.bytesOut(bytes);
     for (const r of batch) {
       if (r.commitTimeMs !== undefined) {
         metrics.endToEndLag.observe(Math.max(0, now - r.commitTimeMs) / 1000);

@@ -341,6 +341,7 @@ export async function streamChanges(args: {
           handle: (frame) => handler.handle(frame),
           sendStatus: (force) => void status.send(force),
           sawData: () => heartbeat.sawData(),
+          bytesRead: (n) => metrics.bytesIn(n),
           drain: () => sink.drain(),
           failed: sink.failed,
           connected: (up) => metrics.connected.set(streaming, up ? 1 : 0),

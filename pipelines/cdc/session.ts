@@ -35,6 +35,8 @@ export interface SessionDeps {
   sendStatus: (force: boolean) => void;
   /** WAL data arrived (the heartbeat's idle clock). */
   sawData: () => void;
+  /** Bytes of each CopyData frame as read (hot path: keep it an addition). */
+  bytesRead?: (n: number) => void;
   /** Resolves when Kafka acknowledged everything pushed. */
   drain: () => Promise<void>;
   /** Rejects when the producer stopped for good. */
@@ -58,7 +60,10 @@ export async function streamSession(
     d.slot,
     from,
     d.pluginOptions,
-    (chunk) => queue.push(chunk),
+    (chunk) => {
+      d.bytesRead?.(chunk.byteLength);
+      queue.push(chunk);
+    },
   ).finally(() => queue.end());
   d.connected(true);
   d.log.info("streaming", { slot: d.slot, from: formatLsn(from) });

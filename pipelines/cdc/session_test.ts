@@ -72,6 +72,7 @@ function deps(conn: FakeConn, over: { failed?: Promise<never> } = {}) {
     },
     sendStatus: (force: boolean) => events.push(`status:${force}`),
     sawData: () => events.push("data"),
+    bytesRead: (n: number) => events.push(`bytes:${n}`),
     drain: () => {
       events.push("drain");
       return Promise.resolve();
@@ -105,6 +106,9 @@ Deno.test("streamSession: frames in order to the handler, status on request, end
   ]);
   assert.deepEqual(events, [
     "connected:true",
+    "bytes:26", // every frame's size as read: the byte-rate metric
+    "bytes:18",
+    "bytes:18",
     "data",
     "status:true", // only the keepalive that asked for a reply
     "connected:false",
@@ -121,6 +125,7 @@ Deno.test("streamSession: shutdown drains Kafka, sends the final status, then en
   assert.deepEqual(events, [
     "connected:true",
     "drain",
+    "bytes:26", // read from the socket (counted), never handled
     "status:true",
     "connected:false",
   ]);

@@ -72,8 +72,12 @@ export function isTooLarge(err: unknown): boolean {
   return false;
 }
 
-/** Called after each acknowledged batch. */
-export type AckListener = (records: OutRecord[], confirmed: Lsn) => void;
+/** Called after each acknowledged batch, with its size as queued (UTF-8 key + value + 64 per record). */
+export type AckListener = (
+  records: OutRecord[],
+  confirmed: Lsn,
+  bytes: number,
+) => void;
 
 /** Ordered producer with LSN acknowledgement tracking. */
 export class KafkaSink {
@@ -251,7 +255,9 @@ export class KafkaSink {
       await this.#sendSplitting(batch);
       this.#pendingBytes -= bytes;
       this.tracker.ack(this.tracker.ackedSeq + batch.length);
-      for (const fn of this.#listeners) fn(batch, this.tracker.confirmed);
+      for (const fn of this.#listeners) {
+        fn(batch, this.tracker.confirmed, bytes);
+      }
       for (const w of this.#spaceWaiters.splice(0)) w();
       if (this.tracker.pending === 0) {
         for (const w of this.#drainWaiters.splice(0)) w();
