@@ -11,7 +11,9 @@
  * 3. the relay while it relays one transaction of `BULK` updates (Kafka holds
  *    part of it): the restarted relay re-sends it from the confirmed LSN;
  * 4. the sink right after it added the `ADD COLUMN` column: the restarted
- *    sink replays rows of both schema versions, the DDL must be idempotent.
+ *    sink replays rows of both schema versions, the DDL must be idempotent;
+ *    and the `Distributed` table is dropped while it is down, as a kill
+ *    between the sink's own DROP and CREATE of it leaves the mirror.
  *
  * Re-delivered changes carry their LSN as `_version`, so the
  * ReplacingMergeTree collapses them under `FINAL`.
@@ -148,6 +150,12 @@ Deno.test({
         { what: "column extra added", timeoutMs: 60_000, intervalMs: 100 },
       );
       await kill9(sink!);
+      // A kill -9 between the sink's two statements of a schema change (the
+      // local ALTER, then the Distributed table's DROP and CREATE) leaves the
+      // mirror without its Distributed table: make that state for certain.
+      await chQuery(
+        `DROP TABLE ${mirrorOf(e, "docs")} ON CLUSTER analytics_cluster`,
+      );
       restartSink();
       await settle(
         pg,
