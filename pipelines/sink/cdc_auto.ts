@@ -243,7 +243,7 @@ export class AutoMirrors {
           cols = this.#columns.get(spec.table)!;
         } else if (have !== type && `Nullable(${have})` !== type) {
           spec.conflict =
-            `column ${m.field} of ${spec.table} is ${have} in ClickHouse but the PostgreSQL type now maps to ${type}; ALTER the mirror column by hand (local table, then re-create the Distributed one), restart the sink, then replay these dead letters`;
+            `column ${m.field} of ${spec.table} is ${have} in ClickHouse but the PostgreSQL type now maps to ${type}; ALTER the column of ${spec.table}_local ON CLUSTER by hand, restart the sink (it re-creates the Distributed table), then replay these dead letters`;
           this.log.warn("CDC schema change the mirror cannot take", {
             table: spec.table,
             column: name,
