@@ -63,6 +63,7 @@ export const CDC_SPEC = {
         "Wrap keys and values with their Kafka Connect schema, like JsonConverter schemas.enable=true",
       choices: ["true", "false"],
       default: "false",
+      bare: "true",
     },
     "decimal-handling-mode": {
       type: "string",

@@ -41,6 +41,12 @@ export interface OptionSpec {
    * command line is visible to every user in `ps`).
    */
   envOnly?: boolean;
+  /**
+   * The value a `string` flag given without one stands for: with `"true"`,
+   * a bare `--schemas` (last, or before another `--flag`) is
+   * `--schemas true`, and `--schemas false` still works.
+   */
+  bare?: string;
 }
 
 /** A command: name, one-line summary, options and optional positionals. */
@@ -104,11 +110,13 @@ export function usage(spec: CommandSpec): string {
     a.localeCompare(b)
   );
   for (const [flag, o] of entries) {
+    const arg = o.bare !== undefined ? ` [<${o.type}>]` : ` <${o.type}>`;
     const left = `  ${o.short ? `-${o.short}, ` : ""}--${flag}${
-      o.type === "boolean" ? "" : ` <${o.type}>`
+      o.type === "boolean" ? "" : arg
     }`;
     const extras: string[] = [];
     if (o.choices) extras.push(`one of: ${o.choices.join(", ")}`);
+    if (o.bare !== undefined) extras.push(`bare: ${o.bare}`);
     if (o.default !== undefined && !o.secret) {
       extras.push(`default: ${formatDefault(o.default)}`);
     }
@@ -152,7 +160,7 @@ export function parseCommand<O extends Record<string, OptionSpec>>(
   let parsed;
   try {
     parsed = parseArgs({
-      args,
+      args: withBareValues(spec, args),
       options: parseOptions,
       strict: true,
       allowPositionals: spec.positionals !== undefined,
@@ -176,6 +184,28 @@ export function parseCommand<O extends Record<string, OptionSpec>>(
     options: out as ParsedOptions<O>,
     positionals: parsed.positionals,
   };
+}
+
+/**
+ * `args` with the {@link OptionSpec.bare} value inserted after each such
+ * flag that has no value of its own (last, or followed by a `-…` argument).
+ */
+export function withBareValues(spec: CommandSpec, args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    out.push(args[i]);
+    if (args[i] === "--") {
+      out.push(...args.slice(i + 1));
+      break;
+    }
+    const m = /^--([^=]+)$/.exec(args[i]);
+    const bare = m ? spec.options[m[1]]?.bare : undefined;
+    const next = args[i + 1];
+    if (bare !== undefined && (next === undefined || next.startsWith("-"))) {
+      out.push(bare);
+    }
+  }
+  return out;
 }
 
 function readEnv(name: string): string | undefined {

@@ -7,6 +7,7 @@ import {
   parseDuration,
   usage,
   UsageError,
+  withBareValues,
 } from "./cli.ts";
 
 const spec = {
@@ -134,4 +135,30 @@ Deno.test("an envOnly option refuses its flag, naming the variable, and reads th
   );
   assert.equal(options.token, "s3cret");
   assert.match(usage(envOnly), /env only: DEMO_TOKEN/);
+});
+
+Deno.test("withBareValues: a bare flag gets its value; values, = and -- are left alone", () => {
+  const s = {
+    name: "demo",
+    summary: "demo",
+    options: {
+      on: { type: "string", description: "x", bare: "true" },
+      kind: { type: "string", description: "y" },
+    },
+  } satisfies CommandSpec;
+  assert.deepEqual(withBareValues(s, ["--on"]), ["--on", "true"]);
+  assert.deepEqual(withBareValues(s, ["--on", "--kind", "k"]), [
+    "--on",
+    "true",
+    "--kind",
+    "k",
+  ]);
+  assert.deepEqual(withBareValues(s, ["--on", "false"]), ["--on", "false"]);
+  assert.deepEqual(withBareValues(s, ["--on=false"]), ["--on=false"]);
+  assert.deepEqual(withBareValues(s, ["--kind", "--on"]), [
+    "--kind",
+    "--on",
+    "true",
+  ]);
+  assert.deepEqual(withBareValues(s, ["--", "--on"]), ["--", "--on"]);
 });

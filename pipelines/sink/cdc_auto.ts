@@ -126,6 +126,8 @@ export class AutoMirrors {
   readonly #specs = new Map<string, AutoSpec | { reason: string }>();
   /** ClickHouse columns (name → type) of each mirror table, once known. */
   readonly #columns = new Map<string, Map<string, string>>();
+  /** Mirrors whose Distributed table this process has checked. */
+  readonly #checked = new Set<string>();
 
   constructor(
     private readonly service: ClickHouseService,
@@ -222,6 +224,10 @@ export class AutoMirrors {
       spec.table,
       signal,
     );
+    if (cols.size > 0 && !this.#checked.has(spec.table)) {
+      await this.#repairDistributed(spec.table, signal);
+    }
+    this.#checked.add(spec.table);
     if (cols.size === 0) {
       for (const sql of createStatements(this.database, spec)) {
         await this.service.command(0, sql, signal);
@@ -237,7 +243,7 @@ export class AutoMirrors {
           cols = this.#columns.get(spec.table)!;
         } else if (have !== type && `Nullable(${have})` !== type) {
           spec.conflict =
-            `column ${m.field} of ${spec.table} is ${have} in ClickHouse but the PostgreSQL type now maps to ${type}; ALTER the mirror by hand, then replay these dead letters`;
+            `column ${m.field} of ${spec.table} is ${have} in ClickHouse but the PostgreSQL type now maps to ${type}; ALTER the column of ${spec.table}_local ON CLUSTER by hand, restart the sink (it re-creates the Distributed table), then replay these dead letters`;
           this.log.warn("CDC schema change the mirror cannot take", {
             table: spec.table,
             column: name,
@@ -248,6 +254,48 @@ export class AutoMirrors {
       }
     }
     if (spec.conflict) this.onConflict(spec.table);
+  }
+
+  /**
+   * Re-creates the Distributed table when it is missing or its columns differ
+   * from the local table's: what a kill -9 between the local CREATE/ALTER and
+   * the Distributed CREATE (or its DROP and CREATE) leaves. Once per table
+   * and process, before its first rows.
+   */
+  async #repairDistributed(table: string, signal: AbortSignal): Promise<void> {
+    const rows = await this.service.query<{ table: string; cols: string }>(
+      0,
+      // Sorted: 18.16's system.columns has no position (order is not compared).
+      `SELECT table, arrayStringConcat(arraySort(groupArray(concat(name, ' ', type))), ',') AS cols
+         FROM system.columns WHERE database = ${sqlString(this.database)}
+          AND table IN (${sqlString(table)}, ${sqlString(`${table}_local`)})
+        GROUP BY table`,
+      signal,
+    );
+    const of = (t: string) => rows.find((r) => r.table === t)?.cols;
+    if (of(table) === of(`${table}_local`)) return;
+    this.log.warn("re-creating the Distributed table of a CDC mirror", {
+      table,
+      reason: of(table) === undefined ? "missing" : "columns differ",
+    });
+    await this.#recreateDistributed(table, signal);
+  }
+
+  async #recreateDistributed(
+    table: string,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const dist = qualified(this.database, table);
+    await this.service.command(
+      0,
+      `DROP TABLE IF EXISTS ${dist} ON CLUSTER ${CLUSTER}`,
+      signal,
+    );
+    await this.service.command(
+      0,
+      distributedStatement(this.database, table),
+      signal,
+    );
   }
 
   async #addColumn(
@@ -270,17 +318,7 @@ export class AutoMirrors {
     // ClickHouse 18.16 refuses ALTER ON CLUSTER of a Distributed table on a
     // replicated cluster ("isn't replicated"): it holds no data, so it is
     // re-created from the altered local table instead.
-    const dist = qualified(this.database, table);
-    await this.service.command(
-      0,
-      `DROP TABLE IF EXISTS ${dist} ON CLUSTER ${CLUSTER}`,
-      signal,
-    );
-    await this.service.command(
-      0,
-      distributedStatement(this.database, table),
-      signal,
-    );
+    await this.#recreateDistributed(table, signal);
     this.log.info("added column to CDC mirror", { table, column: name, type });
     await this.#load(table, signal);
   }

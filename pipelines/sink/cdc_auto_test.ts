@@ -260,3 +260,65 @@ Deno.test("auto mirror: first sight creates, a new column is added on the cluste
       /extra of pg_t is Nullable\(String\)/.test(spec.conflict ?? ""),
   );
 });
+
+Deno.test("auto mirror: at start, a missing or stale Distributed table is re-created", async () => {
+  const { AutoMirrors } = await import("./cdc_auto.ts");
+  const commands: string[] = [];
+  let dist: string | undefined; // the Distributed table's columns, if any
+  const local = "_deleted UInt8,id Int32";
+  const service = {
+    query: (_s: number, sql: string) =>
+      Promise.resolve(
+        sql.includes("GROUP BY table")
+          ? [
+            { table: "pg_t_local", cols: local },
+            ...(
+              dist === undefined ? [] : [{ table: "pg_t", cols: dist }]
+            ),
+          ]
+          : [{ name: "id", type: "Int32" }, {
+            name: "_deleted",
+            type: "UInt8",
+          }],
+      ),
+    command: (_s: number, sql: string) => {
+      commands.push(sql.split(" ON CLUSTER")[0]);
+      return Promise.resolve();
+    },
+  };
+  const log = { info() {}, warn() {} };
+  const msg = (table: string) => ({
+    key: JSON.stringify({
+      schema: { fields: [{ type: "int32", field: "id" }] },
+      payload: { id: 1 },
+    }),
+    value: JSON.stringify({
+      schema: {
+        type: "struct",
+        fields: [{
+          field: "after",
+          type: "struct",
+          fields: [{ type: "int32", optional: false, field: "id" }],
+        }],
+      },
+      payload: { source: { schema: "public", table } },
+    }),
+  });
+  const signal = new AbortController().signal;
+  const recreate = [
+    "DROP TABLE IF EXISTS `analytics`.`pg_t`",
+    "CREATE TABLE IF NOT EXISTS `analytics`.`pg_t`",
+  ];
+  for (
+    const [state, want] of [[undefined, recreate], ["id Int32", recreate], [
+      local,
+      [],
+    ]] as const
+  ) {
+    dist = state;
+    commands.length = 0;
+    const auto = new AutoMirrors(service as never, "analytics", log as never);
+    await auto.prepare([msg("t")], signal);
+    assert.deepEqual(commands, want, `Distributed ${state}`);
+  }
+});
