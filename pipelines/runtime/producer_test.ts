@@ -1,3 +1,4 @@
+import "./_env_guard.ts"; // before kafkajs: it reads NODE_ENV at load
 import assert from "node:assert/strict";
 import {
   type Kafka,
