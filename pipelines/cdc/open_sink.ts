@@ -6,7 +6,7 @@
  * @module
  */
 import { createKafka, prepareTopics } from "../runtime/kafka.ts";
-import { createProducer } from "../runtime/producer.ts";
+import { createProducer, PartitionCounts } from "../runtime/producer.ts";
 import type { Logger } from "../runtime/log.ts";
 import { APP_NAME } from "./catalog_client.ts";
 import type { CdcConfig } from "./config.ts";
@@ -50,6 +50,8 @@ export async function openSink(
   const beatTopic = await prepareHeartbeatTopic(kafka, cfg, log);
   const producer = createProducer(kafka, { idempotent: false });
   await producer.connect();
+  const admin = kafka.admin();
+  await admin.connect();
   const sink = new KafkaSink(
     producer,
     {
@@ -60,6 +62,7 @@ export async function openSink(
       maxRecordBytes: cfg.maxRecordBytes,
       dlqTopic,
       onDeadLetter: (topic) => metrics.deadLetters.inc({ topic }),
+      partitions: new PartitionCounts(admin),
     },
     log.child({ stage: "kafka" }),
     0n,
@@ -82,6 +85,7 @@ export async function openSink(
     close: async () => {
       await sink.close();
       await producer.disconnect();
+      await admin.disconnect();
     },
   };
 }

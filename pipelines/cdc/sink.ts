@@ -20,7 +20,7 @@ import { Buffer } from "node:buffer";
 import { PipelineError } from "../runtime/app.ts";
 import type { Logger } from "../runtime/log.ts";
 import type { Producer } from "../runtime/kafka.ts";
-import { sendAcked } from "../runtime/producer.ts";
+import { type PartitionCounts, sendAllAcked } from "../runtime/producer.ts";
 import { SERVICE_RETRY } from "../runtime/retry.ts";
 import { sleep } from "../runtime/shutdown.ts";
 import type { OutRecord } from "./envelope.ts";
@@ -43,6 +43,12 @@ export interface SinkOptions {
   dlqTopic: string;
   /** Called for each record that became a dead letter (metrics). */
   onDeadLetter?: (topic: string) => void;
+  /**
+   * Partition counts of the topics: each record gets the partition KafkaJS's
+   * default partitioner would choose, so a partition Kafka left out of its
+   * answer is known and sent again (see `sendAllAcked`).
+   */
+  partitions: Pick<PartitionCounts, "of" | "invalidate">;
 }
 
 /** How much of an over-size value a dead letter keeps (characters). */
@@ -93,6 +99,9 @@ export class KafkaSink {
   #loop: Promise<void> | undefined;
   #closing = false;
   #failures = 0;
+  #resent = 0;
+  /** Round-robin counters of keyless records, per topic. */
+  readonly #rr = new Map<string, number>();
   #listeners: AckListener[] = [];
   #fatal: unknown;
   #reject!: (err: unknown) => void;
@@ -117,6 +126,11 @@ export class KafkaSink {
   /** Consecutive failed sends (0 when healthy). */
   get failures(): number {
     return this.#failures;
+  }
+
+  /** Records sent again because Kafka left their partition out of its answer. */
+  get resent(): number {
+    return this.#resent;
   }
 
   /** Whether nothing is queued or in flight. */
@@ -322,7 +336,12 @@ export class KafkaSink {
     }));
     for (let attempt = 0;; attempt++) {
       try {
-        await sendAcked(this.producer, { topicMessages });
+        await sendAllAcked(this.producer, { topicMessages }, {
+          partitions: this.opts.partitions,
+          rr: this.#rr,
+          log: this.log,
+          onResend: (n) => this.#resent += n,
+        });
         this.#failures = 0;
         return;
       } catch (err) {

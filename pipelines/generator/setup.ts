@@ -10,6 +10,7 @@ import {
   createPgClient,
   createProducer,
   type Logger,
+  PartitionCounts,
   PipelineError,
   prepareTopics,
   redactUrl,
@@ -127,11 +128,16 @@ export async function openEventOutput(
     );
   }
   shutdown.add("kafka producer", () => producer.disconnect());
+  const admin = kafka.admin();
+  await admin.connect();
+  shutdown.add("kafka admin", () => admin.disconnect());
   return new KafkaEventOutput({
     producer,
     topics,
     errorTopic,
     batchSize: cfg.batchSize,
+    partitions: new PartitionCounts(admin),
+    log,
   });
 }
 

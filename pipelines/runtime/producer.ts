@@ -16,14 +16,19 @@
  */
 import "./_env_guard.ts"; // before the libraries: they read env at load
 import {
+  type Admin,
   type Kafka,
+  type Message,
   Partitioners,
   type Producer,
   type ProducerBatch,
   type RecordMetadata,
   type RetryOptions,
 } from "kafkajs";
+import { murmur2 } from "./kafkajs_fast.ts";
+import type { Logger } from "./log.ts";
 import { KAFKA_CLIENT_RETRY } from "./retry.ts";
+import { sleep } from "./shutdown.ts";
 
 /** Options of {@link createProducer}. */
 export interface ProducerOptions {
@@ -97,4 +102,170 @@ export function sendAcked(
   batch: AckedBatch,
 ): Promise<RecordMetadata[]> {
   return producer.sendBatch({ ...batch, acks: -1 });
+}
+
+/** Messages by topic, the shape of KafkaJS `sendBatch`'s `topicMessages`. */
+export type TopicMessages<M extends Pick<Message, "partition"> = Message> =
+  Array<{ topic: string; messages: M[] }>;
+
+/** The key of one topic-partition (a `Map`/`Set` key). */
+export function laneKey(s: { topic: string; partition: number }): string {
+  return `${s.topic}\0${s.partition}`;
+}
+
+/**
+ * The messages of `tm` whose partition is missing from KafkaJS's answer
+ * (a message without a partition counts as missing).
+ *
+ * Why: KafkaJS 2.2.4's `sendMessages` keeps the answers of the brokers that
+ * replied and, when another broker's request fails, retries only for brokers
+ * without an answer, with the partitions regrouped by the refreshed leaders.
+ * A partition whose leader moved to a broker that had already answered is
+ * then sent nowhere, and `sendBatch` resolves anyway: silent loss. So every
+ * partition sent must be in the answer.
+ */
+export function notAcked<M extends Pick<Message, "partition">>(
+  tm: TopicMessages<M>,
+  acked: ReadonlyArray<{ topicName: string; partition: number }>,
+): TopicMessages<M> {
+  const got = new Set(acked.map((r) => laneKey({ ...r, topic: r.topicName })));
+  const out: TopicMessages<M> = [];
+  for (const { topic, messages } of tm) {
+    const left = messages.filter((m) =>
+      !got.has(laneKey({ topic, partition: m.partition ?? -1 }))
+    );
+    if (left.length > 0) out.push({ topic, messages: left });
+  }
+  return out;
+}
+
+/**
+ * The partition KafkaJS's DefaultPartitioner (Java-compatible murmur2)
+ * picks for a keyed message among `count` partitions.
+ */
+export function keyPartition(key: Message["key"], count: number): number {
+  return (murmur2(key) & 0x7fffffff) % count;
+}
+
+/**
+ * Copies of `tm`'s messages, each with the partition KafkaJS's default
+ * partitioner would choose: its own if set, else murmur2 of the key, else
+ * round-robin (`rr` holds the per-topic counters; KafkaJS also round-robins
+ * keyless messages, from a random start).
+ */
+export function assignPartitions(
+  tm: TopicMessages,
+  countOf: (topic: string) => number,
+  rr: Map<string, number>,
+): TopicMessages {
+  return tm.map(({ topic, messages }) => {
+    const n = countOf(topic);
+    let counter = rr.get(topic) ?? 0;
+    const out = messages.map((m) => {
+      if (m.partition !== undefined && m.partition !== null) return m;
+      const partition = m.key === null || m.key === undefined
+        ? counter++ % n
+        : keyPartition(m.key, n);
+      return { ...m, partition };
+    });
+    rr.set(topic, counter % n);
+    return { topic, messages: out };
+  });
+}
+
+/** How often {@link PartitionCounts} re-reads a count (a topic may grow). */
+export const PARTITION_COUNTS_TTL_MS = 60_000;
+
+/** Partition counts of topics from the cluster metadata, cached. */
+export class PartitionCounts {
+  #counts = new Map<string, { count: number; at: number }>();
+
+  /** Reads through `admin` (connected by the caller). */
+  constructor(
+    private readonly admin: Pick<Admin, "fetchTopicMetadata">,
+    private readonly ttlMs = PARTITION_COUNTS_TTL_MS,
+  ) {}
+
+  /** The counts of `topics`, fetching those unknown or older than the TTL. */
+  async of(topics: string[]): Promise<(topic: string) => number> {
+    const now = Date.now();
+    const stale = [...new Set(topics)].filter((t) =>
+      !(now - (this.#counts.get(t)?.at ?? -Infinity) <= this.ttlMs)
+    );
+    if (stale.length > 0) {
+      const md = await this.admin.fetchTopicMetadata({ topics: stale });
+      for (const t of md.topics) {
+        if (t.partitions.length === 0) continue;
+        this.#counts.set(t.name, { count: t.partitions.length, at: now });
+      }
+      for (const t of stale) {
+        if (!this.#counts.has(t)) {
+          throw new Error(`no partition metadata for topic "${t}"`);
+        }
+      }
+    }
+    return (t) => this.#counts.get(t)!.count;
+  }
+
+  /** Forgets every count (after a send failed: the metadata may be stale). */
+  invalidate(): void {
+    this.#counts.clear();
+  }
+}
+
+/** Options of {@link sendAllAcked}. */
+export interface SendAllOptions {
+  /** Partition counts of the batch's topics. */
+  partitions: Pick<PartitionCounts, "of" | "invalidate">;
+  /** Round-robin counters for keyless messages (keep one per producer). */
+  rr: Map<string, number>;
+  log: Logger;
+  /** Called with the number of messages sent again (a metric). */
+  onResend?: (messages: number) => void;
+}
+
+/**
+ * {@link sendAcked} that resolves only once EVERY partition of the batch is
+ * in the answer: each message gets an explicit partition (the one KafkaJS's
+ * default partitioner would choose, so output is unchanged), and the
+ * messages of partitions missing from the answer (see {@link notAcked}) are
+ * sent again, in order, with {@link KAFKA_CLIENT_RETRY}'s backoff, until
+ * acknowledged. Callers send one batch at a time, so a resend cannot
+ * overtake anything. A failed send invalidates the partition counts.
+ */
+export async function sendAllAcked(
+  producer: Pick<Producer, "sendBatch">,
+  batch: AckedBatch,
+  o: SendAllOptions,
+): Promise<RecordMetadata[]> {
+  const topics = (batch.topicMessages ?? []).map((t) => t.topic);
+  let tm: TopicMessages;
+  const answers: RecordMetadata[] = [];
+  try {
+    const countOf = await o.partitions.of(topics);
+    tm = assignPartitions(batch.topicMessages ?? [], countOf, o.rr);
+    for (let attempt = 0;; attempt++) {
+      answers.push(
+        ...await sendAcked(producer, { ...batch, topicMessages: tm }),
+      );
+      tm = notAcked(tm, answers);
+      if (tm.length === 0) return answers;
+      const messages = tm.reduce((n, t) => n + t.messages.length, 0);
+      const wait = KAFKA_CLIENT_RETRY.delayMs(attempt);
+      o.log.warn("kafka left partitions unacknowledged, sending them again", {
+        partitions: tm.map((t) => [
+          t.topic,
+          [...new Set(t.messages.map((m) => m.partition))],
+        ]),
+        messages,
+        attempt: attempt + 1,
+        retry_in_ms: wait,
+      });
+      o.onResend?.(messages);
+      await sleep(wait);
+    }
+  } catch (err) {
+    o.partitions.invalidate();
+    throw err;
+  }
 }

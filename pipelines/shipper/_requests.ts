@@ -20,7 +20,10 @@
  *
  * @module
  */
-import { murmur2 } from "../runtime/kafkajs_fast.ts";
+import {
+  keyPartition,
+  type TopicMessages as AnyTopicMessages,
+} from "../runtime/producer.ts";
 import type { OutMessage } from "./batch.ts";
 
 /** The messages of one batch for one topic-partition. */
@@ -31,7 +34,7 @@ export interface Slice {
 }
 
 /** Messages by topic, the shape of KafkaJS `sendBatch`'s `topicMessages`. */
-export type TopicMessages = Array<{ topic: string; messages: OutMessage[] }>;
+export type TopicMessages = AnyTopicMessages<OutMessage>;
 
 /**
  * Groups `slices` by the leader broker of their partition, in first-seen
@@ -76,37 +79,6 @@ export function toTopicMessages(group: Slice[]): TopicMessages {
 }
 
 /**
- * The messages of `tm` whose partition is missing from KafkaJS's answer.
- *
- * Why: KafkaJS 2.2.4's `sendMessages` keeps the answers of the brokers that
- * replied and, when another broker's request fails, retries only for brokers
- * without an answer, with the partitions regrouped by the refreshed leaders.
- * A partition whose leader moved to a broker that had already answered is
- * then sent nowhere, and `sendBatch` resolves anyway: silent loss. A request
- * grouped for one leader can span two after a leader change (a broker killed),
- * so every partition sent must be in the answer.
- */
-export function notAcked(
-  tm: TopicMessages,
-  acked: ReadonlyArray<{ topicName: string; partition: number }>,
-): TopicMessages {
-  const got = new Set(acked.map((r) => laneKey({ ...r, topic: r.topicName })));
-  const out: TopicMessages = [];
-  for (const { topic, messages } of tm) {
-    const left = messages.filter((m) =>
-      !got.has(laneKey({ topic, partition: m.partition ?? -1 }))
-    );
-    if (left.length > 0) out.push({ topic, messages: left });
-  }
-  return out;
-}
-
-/** The lane key of a slice's partition. */
-export function laneKey(s: Pick<Slice, "topic" | "partition">): string {
-  return `${s.topic}\0${s.partition}`;
-}
-
-/**
  * Cuts topic messages into per-partition slices, keeping message order
  * within each slice, and sets each message's `partition`. Keyed messages go
  * where KafkaJS's DefaultPartitioner (Java-compatible murmur2) puts them;
@@ -123,9 +95,7 @@ export function slicePartitions(
     const byPartition: Slice[] = [];
     let counter = rr.get(topic) ?? 0;
     for (const m of messages) {
-      const p = m.key === null
-        ? counter++ % n
-        : (murmur2(m.key) & 0x7fffffff) % n;
+      const p = m.key === null ? counter++ % n : keyPartition(m.key, n);
       m.partition = p;
       (byPartition[p] ??= { topic, partition: p, messages: [] }).messages
         .push(m);

@@ -37,15 +37,15 @@ import type { Admin } from "kafkajs";
 import {
   CompressionTypes,
   KAFKA_CLIENT_RETRY,
+  laneKey,
   type Logger,
+  notAcked,
   type Producer,
   sendAcked,
   sleep,
 } from "../runtime/mod.ts";
 import {
   groupByLeader,
-  laneKey,
-  notAcked,
   type Slice,
   slicePartitions,
   splitHalves,
@@ -523,8 +523,9 @@ export class KafkaSink {
       const [a, b] = splitHalves(tm, Math.ceil(total / 2));
       return [...await this.#send(a), ...await this.#send(b)];
     }
-    // KafkaJS 2.2.4 can resolve without a partition (see `notAcked`): only
-    // those go again; twice in a row, the whole request is retried.
+    // KafkaJS 2.2.4 can resolve without a partition (see the runtime's
+    // `notAcked`): only those go again; twice in a row, the whole request
+    // is retried.
     const skipped = notAcked(tm, acked);
     if (skipped.length === 0) return [];
     if (resent) throw new Error("Kafka did not acknowledge every partition");

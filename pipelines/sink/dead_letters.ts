@@ -12,7 +12,13 @@
  */
 import { Buffer } from "node:buffer";
 import type { Producer } from "kafkajs";
-import { backoffMs, type Logger, sleep } from "../runtime/mod.ts";
+import {
+  backoffMs,
+  type Logger,
+  type PartitionCounts,
+  sendAllAcked,
+  sleep,
+} from "../runtime/mod.ts";
 import type { DeadLetter } from "./batch.ts";
 import { deadLetterMessage, type TakenRange } from "./encoder.ts";
 import { Aborted } from "./service.ts";
@@ -110,7 +116,9 @@ export function isPermanent(err: unknown): boolean {
  * given up (see the module docs). Throws {@link Aborted} on shutdown.
  */
 export async function sendDeadLetters(o: {
-  producer: Pick<Producer, "send">;
+  producer: Pick<Producer, "sendBatch">;
+  /** Partition counts: every partition written must be acknowledged. */
+  partitions: Pick<PartitionCounts, "of" | "invalidate">;
   topic: string;
   messages: DlqMessage[];
   signal: AbortSignal;
@@ -119,10 +127,15 @@ export async function sendDeadLetters(o: {
   onUnwritten?: (n: number) => void;
 }): Promise<number> {
   let unwritten = 0;
+  const rr = new Map<string, number>();
   for (const chunk of chunkMessages(o.messages)) {
     for (let attempt = 0;; attempt++) {
       try {
-        await o.producer.send({ topic: o.topic, acks: -1, messages: chunk });
+        await sendAllAcked(
+          o.producer,
+          { topicMessages: [{ topic: o.topic, messages: chunk }] },
+          { partitions: o.partitions, rr, log: o.log },
+        );
         break;
       } catch (err) {
         if (o.signal.aborted) throw new Aborted();

@@ -10,6 +10,26 @@ import {
 } from "./dead_letters.ts";
 
 const log = createLogger("test", "error");
+const partitions = { of: () => Promise.resolve(() => 3), invalidate() {} };
+
+type Req = {
+  topicMessages: Array<
+    { topic: string; messages: Array<{ partition: number }> }
+  >;
+};
+/** KafkaJS's answer to `req`: one entry per partition written. */
+function answer(req: Req) {
+  const out = new Map<string, { topicName: string; partition: number }>();
+  for (const { topic, messages } of req.topicMessages) {
+    for (const m of messages) {
+      out.set(`${topic}/${m.partition}`, {
+        topicName: topic,
+        partition: m.partition,
+      });
+    }
+  }
+  return [...out.values()];
+}
 const range = new Range();
 range.ts = 1_700_000_000;
 const taken = { topic: "t", partition: 1, shard: 0, range };
@@ -61,14 +81,14 @@ Deno.test("a request the broker refuses is given up, counted and logged; the oth
   const sent: number[] = [];
   let calls = 0;
   const producer = {
-    send: (req: { messages: unknown[] }) => {
+    sendBatch: (req: Req) => {
       if (calls++ === 0) {
         return Promise.reject(
           Object.assign(new Error("too large"), { type: "MESSAGE_TOO_LARGE" }),
         );
       }
-      sent.push(req.messages.length);
-      return Promise.resolve([]);
+      sent.push(req.topicMessages[0].messages.length);
+      return Promise.resolve(answer(req));
     },
   };
   const msgs = Array.from(
@@ -83,6 +103,7 @@ Deno.test("a request the broker refuses is given up, counted and logged; the oth
   let counted = 0;
   const unwritten = await sendDeadLetters({
     producer: producer as never,
+    partitions,
     topic: "dlq",
     messages: msgs,
     signal: new AbortController().signal,
@@ -98,13 +119,14 @@ Deno.test("a request the broker refuses is given up, counted and logged; the oth
 Deno.test("a retriable failure is retried, then given up after the bound", async () => {
   let calls = 0;
   const producer = {
-    send: () => {
+    sendBatch: () => {
       calls++;
       return Promise.reject(new Error("leader not available"));
     },
   };
   const unwritten = await sendDeadLetters({
     producer: producer as never,
+    partitions,
     topic: "dlq",
     messages: [{ key: "k", value: "v" }],
     signal: new AbortController().signal,
@@ -113,4 +135,35 @@ Deno.test("a retriable failure is retried, then given up after the bound", async
   });
   assert.equal(unwritten, 1);
   assert.equal(calls, 2);
+});
+
+Deno.test("a partition Kafka left out of its answer is written again: every dead letter once", async () => {
+  const written: string[] = [];
+  let first = true;
+  const producer = {
+    sendBatch: (req: Req) => {
+      const kept = req.topicMessages[0].messages.filter((m) =>
+        !(first && m.partition === 1)
+      ) as unknown as Array<{ partition: number; key: string }>;
+      first = false;
+      written.push(...kept.map((m) => m.key));
+      return Promise.resolve(
+        answer({ topicMessages: [{ topic: "dlq", messages: kept }] }),
+      );
+    },
+  };
+  const msgs = Array.from(
+    { length: 30 },
+    (_, i) => boundedMessage(taken, { offset: i, reason: "r", original: "o" }),
+  );
+  const unwritten = await sendDeadLetters({
+    producer: producer as never,
+    partitions,
+    topic: "dlq",
+    messages: msgs,
+    signal: new AbortController().signal,
+    log,
+  });
+  assert.equal(unwritten, 0);
+  assert.deepEqual(written.toSorted(), msgs.map((m) => m.key).toSorted());
 });

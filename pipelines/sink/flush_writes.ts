@@ -8,7 +8,12 @@
  * @module
  */
 import type { Producer } from "kafkajs";
-import { type Logger, sleep, sqlString } from "../runtime/mod.ts";
+import {
+  type Logger,
+  type PartitionCounts,
+  sleep,
+  sqlString,
+} from "../runtime/mod.ts";
 import type { AnyTables, Capabilities } from "./any_table.ts";
 import type { AutoMirrors } from "./cdc_auto.ts";
 import { resolveToast, toastCount } from "./cdc_toast.ts";
@@ -41,6 +46,8 @@ export interface FlushWritesDeps {
   service: ClickHouseService;
   /** The dead-letter topic's producer. */
   producer: Producer;
+  /** Partition counts of the dead-letter topic (see `sendAllAcked`). */
+  partitions: PartitionCounts;
   tables?: AnyTables;
   capabilities?: Capabilities;
   /** CDC mirrors created from message schemas (cdc mode). */
@@ -225,6 +232,7 @@ export class FlushWrites {
     // and logged (it is in analytics.dead_letter): rows must move on.
     await sendDeadLetters({
       producer: this.#d.producer,
+      partitions: this.#d.partitions,
       topic: config.dlqTopic,
       messages,
       signal,

@@ -13,6 +13,7 @@
 import type { Consumer, EachBatchPayload, Kafka, Producer } from "kafkajs";
 import {
   type Logger,
+  PartitionCounts,
   Partitioners,
   SERVICE_RETRY,
   sleep,
@@ -160,6 +161,7 @@ export class Sink {
     this.#writes = new FlushWrites({
       ...this.#d,
       producer: this.#producer,
+      partitions: new PartitionCounts(this.#admin),
       auto: this.#auto,
     });
     this.#consumer = kafka.consumer({

@@ -11,7 +11,13 @@
  *
  * @module
  */
-import { type Message, type Producer, sendAcked } from "../../runtime/mod.ts";
+import {
+  type Logger,
+  type Message,
+  type PartitionCounts,
+  type Producer,
+  sendAllAcked,
+} from "../../runtime/mod.ts";
 import type { EventSlot } from "../models/mod.ts";
 import type { EventOutput, OutputStats } from "./types.ts";
 
@@ -32,6 +38,12 @@ export interface KafkaOutputOptions {
   errorTopic?: string;
   /** Messages per send. */
   batchSize: number;
+  /**
+   * Partition counts of the topics: every message of a send must be in
+   * Kafka's answer, or its partition is sent again (see `sendAllAcked`).
+   */
+  partitions: Pick<PartitionCounts, "of" | "invalidate">;
+  log: Logger;
 }
 
 /** The Kafka output (see module docs). */
@@ -45,6 +57,8 @@ export class KafkaEventOutput implements EventOutput {
   #pendingBytes = 0;
   #inflight: Promise<void> | undefined;
   #failure: unknown;
+  /** Round-robin counters of keyless messages, per topic. */
+  readonly #rr = new Map<string, number>();
 
   /** Creates the output; the producer must already be connected. */
   constructor(opts: KafkaOutputOptions) {
@@ -114,7 +128,11 @@ export class KafkaEventOutput implements EventOutput {
     const topicMessages = batches
       .map((messages, i) => ({ topic: names[i], messages }))
       .filter((t) => t.messages.length > 0);
-    const p = sendAcked(this.#o.producer, { topicMessages })
+    const p = sendAllAcked(this.#o.producer, { topicMessages }, {
+      partitions: this.#o.partitions,
+      rr: this.#rr,
+      log: this.#o.log,
+    })
       .then(() => {
         this.stats.events += events;
         this.stats.bytes += bytes;
