@@ -304,7 +304,8 @@ Deno.test({
     const name = `anytable_k${uid()}`;
     const topic = `anytable_${uid()}`;
     const group = `anytable-g${uid()}`;
-    const N = 90_000;
+    // Large enough that three kills land mid-load with the decode workers.
+    const N = 300_000;
     await ensureTopics([topic], 3);
     await createTable(name);
     try {

@@ -584,7 +584,10 @@ sinkTest({
         );
         if (!Number(e.result)) continue;
         const rows = await chQuery<{ t: string; s: string; c: string }>(
-          `SELECT splitByChar('.', query_id)[2] AS t, toString(query_start_time) AS s, count() AS c
+          // One insert per base id: an attempt retried after a lost answer
+          // (\`<id>-<attempt>\`, deduplicated by its token) is the same insert.
+          `SELECT splitByChar('.', query_id)[2] AS t, toString(query_start_time) AS s,
+                  uniqExact(replaceRegexpOne(query_id, '-[0-9]+$', '')) AS c
            FROM system.query_log
            WHERE type = 2 AND query_id LIKE '${group}.%'
            GROUP BY t, s ORDER BY c DESC`,

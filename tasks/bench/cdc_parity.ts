@@ -125,6 +125,21 @@ async function createTopics(): Promise<void> {
         await new Promise((r) => setTimeout(r, 500));
       }
     }
+    // createTopics answers false (no error) for a topic still being deleted:
+    // wait until every topic is known with a leader before subscribing.
+    for (let i = 0;; i++) {
+      try {
+        const { topics: meta } = await admin.fetchTopicMetadata({ topics });
+        if (
+          meta.length === topics.length &&
+          meta.every((t) => t.partitions.every((p) => p.leader >= 0))
+        ) break;
+      } catch (err) {
+        if (i > 60) throw err;
+      }
+      if (i > 60) throw new Error("parity topics have no leaders");
+      await new Promise((r) => setTimeout(r, 500));
+    }
   } finally {
     await admin.disconnect();
   }
@@ -147,7 +162,16 @@ class Collector {
   async start(topics: string[]): Promise<void> {
     for (const t of topics) this.byTopic.set(t, []);
     await this.#consumer.connect();
-    await this.#consumer.subscribe({ topics, fromBeginning: true });
+    // A just-created topic may not be in every broker's metadata yet.
+    for (let i = 0;; i++) {
+      try {
+        await this.#consumer.subscribe({ topics, fromBeginning: true });
+        break;
+      } catch (err) {
+        if (i > 20) throw err;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
     await this.#consumer.run({
       autoCommit: false,
       eachMessage: async ({ topic, message }) => {
