@@ -436,10 +436,26 @@ sinkTest({
           (await countRows("dead_letter", topic)) === invalid.length,
         { what: "valid rows and dead letters", timeoutMs: 60_000 },
       );
-      const dl = await chQuery<
-        { reason: string; original: string; source: string; pipeline: string }
-      >(
-        `SELECT reason, original, source, pipeline FROM analytics.dead_letter WHERE _topic = '${topic}'`,
+      // The count above may have been read from one replica per shard and
+      // the rows below from the other, not yet replicated one: poll until
+      // every dead letter is there, then check each.
+      type Dl = {
+        reason: string;
+        original: string;
+        source: string;
+        pipeline: string;
+      };
+      let dl: Dl[] = [];
+      await pollUntil(
+        async () => {
+          dl = await chQuery<Dl>(
+            `SELECT reason, original, source, pipeline FROM analytics.dead_letter WHERE _topic = '${topic}'`,
+          );
+          return invalid.every((inv) =>
+            dl.some((d) => d.original === inv.text)
+          );
+        },
+        { what: "every dead letter readable", timeoutMs: 30_000 },
       );
       for (const inv of invalid) {
         const row = dl.find((d) => d.original === inv.text);
