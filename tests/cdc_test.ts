@@ -666,7 +666,8 @@ Deno.test({
       await pollUntil(async () => {
         text = await (await fetch("http://127.0.0.1:19467/metrics")).text();
         return dbz("TotalNumberOfEventsSeen", "streaming") === 2 &&
-          value("cdc_end_to_end_lag_seconds_count") === 2;
+          value("cdc_end_to_end_lag_seconds_count") === 2 &&
+          value("cdc_caught_up") === 1;
       }, { what: "streaming metrics", timeoutMs: 20_000 }).catch((err) => {
         throw new Error(`${err.message}\n${text}`);
       });
@@ -702,6 +703,15 @@ Deno.test({
         2,
       );
       assert.equal(value("cdc_records_produced_total"), 27);
+      // The session reached the server's WAL position of its start (the
+      // slot was new: at most the WAL written since its creation).
+      const catchUpS = value("cdc_catch_up_seconds") ?? -1;
+      assert.ok(catchUpS >= 0 && catchUpS < 20, `catch-up ${catchUpS} s`);
+      const catchUpB = value("cdc_catch_up_bytes") ?? -1;
+      assert.ok(
+        catchUpB >= 0 && catchUpB < 64 * 1024 * 1024,
+        `catch-up ${catchUpB} B`,
+      );
     } finally {
       await teardown(env, relays);
     }

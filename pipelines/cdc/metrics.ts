@@ -35,6 +35,10 @@ export class CdcMetrics {
   readonly rowsScanned: prom.Gauge;
   readonly endToEndLag: prom.Histogram;
   readonly slotLagBytes: prom.Gauge;
+  /** 1 once the current session reached the server's WAL position of its start (catch_up.ts). */
+  readonly caughtUp: prom.Gauge;
+  readonly catchUpSeconds: prom.Gauge;
+  readonly catchUpBytes: prom.Gauge;
   readonly slotRetainedWalBytes: prom.Gauge;
   readonly slotRetainedWalWarning: prom.Gauge;
   readonly confirmedLsn: prom.Gauge;
@@ -160,6 +164,24 @@ export class CdcMetrics {
     this.slotLagBytes = new prom.Gauge({
       name: "cdc_slot_lag_bytes",
       help: "Current WAL position minus the slot's confirmed_flush_lsn",
+      registers,
+    });
+    this.caughtUp = new prom.Gauge({
+      name: "cdc_caught_up",
+      help:
+        "1 once this streaming session reached the server's WAL position of its start (changes committed before then waited behind the backlog)",
+      registers,
+    });
+    this.catchUpSeconds = new prom.Gauge({
+      name: "cdc_catch_up_seconds",
+      help:
+        "Seconds the last session took from its start to the server's WAL position of that moment",
+      registers,
+    });
+    this.catchUpBytes = new prom.Gauge({
+      name: "cdc_catch_up_bytes",
+      help:
+        "WAL between the confirmed position the last session resumed from and the server's position at its start",
       registers,
     });
     this.slotRetainedWalBytes = new prom.Gauge({

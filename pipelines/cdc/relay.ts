@@ -25,7 +25,8 @@ import type { CdcConfig } from "./config.ts";
 import type { EnvelopeSettings, TableMeta } from "./envelope.ts";
 import type { StreamHooks } from "./incremental.ts";
 import { Heartbeat } from "./heartbeat.ts";
-import { formatLsn, type Lsn } from "./lsn.ts";
+import { CatchUp } from "./catch_up.ts";
+import { formatLsn, type Lsn, parseLsn } from "./lsn.ts";
 import type { CdcMetrics } from "./metrics.ts";
 import { reconnectLoop } from "./reconnect.ts";
 import { streamSession } from "./session.ts";
@@ -303,6 +304,40 @@ export async function streamChanges(args: {
     log,
   });
 
+  // Each session: how long until the stream passes the server's WAL position
+  // of its start (a backlog of other tables' WAL delays every change behind it).
+  const catchUp = new CatchUp();
+  const beginCatchUp = async () => {
+    metrics.caughtUp.set(0);
+    catchUp.clear();
+    // Measuring must never hold streaming up: 2 s at most, else unmeasured.
+    const position = catalog.client.query<{ lsn: string }>(
+      "SELECT pg_current_wal_lsn()::text AS lsn",
+    ).then((r) => parseLsn(r.rows[0].lsn));
+    const target = await Promise.race([
+      position,
+      sleep(2_000, signal).then(() => undefined),
+    ]).catch((err) => {
+      log.warn("could not read the server's WAL position", { err });
+      return undefined;
+    });
+    position.catch(() => {}); // a late failure after the race is no news
+    if (target === undefined) return;
+    catchUp.begin(sink.tracker.confirmed, target, Date.now());
+  };
+  const noteCatchUp = () => {
+    const done = catchUp.reached(handler.received, Date.now);
+    if (!done) return;
+    metrics.caughtUp.set(1);
+    metrics.catchUpSeconds.set(done.seconds);
+    metrics.catchUpBytes.set(done.bytes);
+    log.info("caught up with the server's WAL position of the session start", {
+      seconds: done.seconds,
+      wal_bytes: done.bytes,
+      lsn: formatLsn(done.target),
+    });
+  };
+
   const timers: ReturnType<typeof setInterval>[] = [];
   // Status: promptly after acks advance (fewer duplicates after a crash),
   // and at least every status interval (keeps wal_sender_timeout happy even
@@ -333,12 +368,18 @@ export async function streamChanges(args: {
         status.target = conn;
         return conn;
       },
-      run: (conn) =>
-        streamSession(conn, {
+      run: async (conn) => {
+        await beginCatchUp();
+        return await streamSession(conn, {
           slot: cfg.slot,
           pluginOptions,
           from: () => sink.tracker.confirmed,
-          handle: (frame) => handler.handle(frame),
+          handle: (frame) => {
+            // handle() updates `received` before its first await.
+            const done = handler.handle(frame);
+            if (catchUp.pending) noteCatchUp();
+            return done;
+          },
           sendStatus: (force) => void status.send(force),
           sawData: () => heartbeat.sawData(),
           bytesRead: (n) => metrics.bytesIn(n),
@@ -347,7 +388,8 @@ export async function streamChanges(args: {
           connected: (up) => metrics.connected.set(streaming, up ? 1 : 0),
           log,
           signal,
-        }),
+        });
+      },
       close: async (conn) => {
         if (status.target === conn) status.target = undefined;
         await conn.close();

@@ -180,15 +180,28 @@ export function encodeChange(
     line += "," + frag;
   }
   line += `,"_version":${version},"_deleted":${deleted ? 1 : 0},"_op":"${op}"`;
-  // PostgreSQL commit time, for the freshness histogram.
-  const eventMs = typeof source.ts_ms === "number" ? source.ts_ms : undefined;
   return {
     kind: "row",
     table: mirror.name,
     line: line + enrichment(meta),
     id,
-    eventMs,
+    eventMs: commitMs(op, source),
   };
+}
+
+/**
+ * The PostgreSQL commit time of a change, for the freshness histogram
+ * (commit → row in ClickHouse). A snapshot read (`op: "r"`, initial or
+ * incremental) has none: its `source.ts_ms` is when the relay read the row,
+ * so a large snapshot would otherwise put seconds of queueing of rows that
+ * were never committed "now" into the mirror's freshness p99.
+ */
+export function commitMs(
+  op: string,
+  source: Record<string, unknown>,
+): number | undefined {
+  if (op === "r") return undefined;
+  return typeof source.ts_ms === "number" ? source.ts_ms : undefined;
 }
 
 /** A change of a table mirrored from its message schema (cdc_auto.ts). */
@@ -222,13 +235,12 @@ function autoChange(
   }
   const r = encodeAutoRow(spec, row, version, op);
   if ("reason" in r) return { kind: "invalid", reason: r.reason };
-  const eventMs = typeof source.ts_ms === "number" ? source.ts_ms : undefined;
   return {
     kind: "row",
     table: spec.table,
     line: r.line + enrichment(meta),
     id: r.hash,
-    eventMs,
+    eventMs: commitMs(op, source),
   };
 }
 

@@ -75,3 +75,33 @@ Deno.test("prototype keys as source.table are unknown tables: dead letters with 
     }
   }
 });
+
+Deno.test("freshness: a change carries its commit time, a snapshot read none", () => {
+  const withTs = (op: string, snapshot: string) =>
+    JSON.stringify({
+      before: null,
+      after: { id: 7, name: "n", email: null, created_at: null },
+      source: {
+        connector: "postgresql",
+        schema: "public",
+        table: "users",
+        lsn: 9,
+        ts_ms: 1_700_000_000_000,
+        snapshot,
+      },
+      op,
+      ts_ms: 1_700_000_005_000,
+    });
+  const c = encodeChange(withTs("c", "false"), meta, "mirror");
+  assert.ok(c.kind === "row");
+  assert.equal(c.eventMs, 1_700_000_000_000);
+  const u = encodeChange(withTs("u", "false"), meta, "mirror");
+  assert.ok(u.kind === "row");
+  assert.equal(u.eventMs, 1_700_000_000_000);
+  // source.ts_ms of a snapshot row is when it was read, not a commit.
+  for (const mark of ["first", "true", "last", "incremental"]) {
+    const r = encodeChange(withTs("r", mark), meta, "mirror");
+    assert.ok(r.kind === "row", mark);
+    assert.equal(r.eventMs, undefined, mark);
+  }
+});

@@ -113,6 +113,9 @@ export async function startDebezium(r: DebeziumRun): Promise<DebeziumProcess> {
     "log4j.rootLogger=WARN, stderr\n" +
       // Debezium warns once per type it sees twice across schemas: noise.
       "log4j.logger.io.debezium.connector.postgresql.TypeRegistry=ERROR\n" +
+      // 3.6 warns per dropped metrics sample ("queue is full") under load:
+      // ~2,000 lines a bench run, noise that buries the figures.
+      "log4j.logger.io.debezium.metrics.stats.MeasurementCollector=ERROR\n" +
       "log4j.appender.stderr=org.apache.log4j.ConsoleAppender\n" +
       "log4j.appender.stderr.Target=System.err\n" +
       "log4j.appender.stderr.layout=org.apache.log4j.PatternLayout\n" +
