@@ -18,6 +18,16 @@
  *
  * Usage: deno run <perms> tasks/bench/sink.ts [--events 1000000]
  *   [--route builtin|user|both] [--workers N[,M…]] [--keep]
+ *   [--processes N] [--v8-prof <log file>]
+ *
+ * `--processes N` runs N sink processes in one consumer group (they split
+ * the topic's 3 partitions; the peer, kcat and clickhouse-client, is two
+ * processes too). A member left without partitions is stopped (SIGTERM,
+ * which flushes and commits) 3 s after the last row arrived.
+ *
+ * `--v8-prof` runs our sink with V8's sampling profiler (`--prof`), one log
+ * per isolate (main thread and each decode worker) named
+ * `isolate-<address>-<pid>-<log file>`; read them with `node --prof-process`.
  *
  * @module
  */
@@ -43,6 +53,9 @@ const { values } = parseArgs({
     route: { type: "string", default: "both" },
     // Empty: the sink's default. Several (`--workers 0,2`): one run each.
     workers: { type: "string", default: "" },
+    "v8-prof": { type: "string" },
+    // Sink processes in one consumer group (the peer is two processes).
+    processes: { type: "string", default: "1" },
   },
 });
 const N = Number(values.events);
@@ -55,6 +68,11 @@ const WORKERS = values.workers === ""
   : values.workers.split(",").map(Number);
 if (WORKERS.some((w) => w !== undefined && !(Number.isInteger(w) && w >= 0))) {
   console.error("error: --workers must be integers >= 0, e.g. 0,1,2");
+  Deno.exit(2);
+}
+const PROCESSES = Number(values.processes);
+if (!Number.isInteger(PROCESSES) || PROCESSES < 1) {
+  console.error("error: --processes must be a positive integer");
   Deno.exit(2);
 }
 if (!["builtin", "user", "both"].includes(values.route)) {
@@ -316,7 +334,7 @@ async function peer(table: string): Promise<number> {
   return rate;
 }
 
-/** Ours: the sink with default settings, `--map topic=<target>`. */
+/** Ours: `--processes` sinks in one group, `--map topic=<target>`. */
 async function ours(
   label: string,
   target: string,
@@ -324,59 +342,84 @@ async function ours(
   workers?: number,
 ): Promise<{ wall: number; steady: number }> {
   // The sink task's exact flags from deno.json, checked by the launcher.
-  const argv = taskArgv("sink");
+  const [cmd, run, ...own] = taskArgv("sink");
+  const prof = values["v8-prof"];
+  const group = `bench-${label}-w${workers ?? "d"}-p${PROCESSES}-${topic}`;
   const t0 = performance.now();
-  const child = new Deno.Command(argv[0], {
-    args: [
-      ...argv.slice(1),
-      "--topics",
-      topic,
-      "--map",
-      `${topic}=${target}`,
-      "--database",
-      DB,
-      "--group",
-      `bench-${label}-w${workers ?? "d"}-${topic}`,
-      "--dlq-topic",
-      "",
-      "--metrics-port",
-      "0",
-      "--exit-when-idle",
-      "1s",
-      ...(workers === undefined ? [] : ["--workers", String(workers)]),
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  // Read its logs (an unread pipe would block it) to see when the group
-  // assigned the partitions: the start of the steady-state measurement.
+  const children = Array.from(
+    { length: PROCESSES },
+    () =>
+      new Deno.Command(cmd, {
+        args: [
+          run,
+          // V8 writes the logs itself (outside Deno's permission checks).
+          ...(prof ? [`--v8-flags=--prof,--logfile=${prof}`] : []),
+          ...own,
+          "--topics",
+          topic,
+          "--map",
+          `${topic}=${target}`,
+          "--database",
+          DB,
+          "--group",
+          group,
+          "--dlq-topic",
+          "",
+          "--metrics-port",
+          "0",
+          "--exit-when-idle",
+          "1s",
+          ...(workers === undefined ? [] : ["--workers", String(workers)]),
+        ],
+        stdout: "null",
+        stderr: "piped",
+      }).spawn(),
+  );
+  // Read their logs (an unread pipe would block them) to see when the group
+  // first assigned the partitions: the start of the steady-state measurement.
   let assignedAt = 0;
-  const logs = (async () => {
+  const logs = children.map(async (child) => {
     const dec = new TextDecoder();
     for await (const chunk of child.stderr) {
       if (!assignedAt && dec.decode(chunk).includes('"partitions assigned"')) {
         assignedAt = performance.now();
       }
     }
-  })();
+  });
   let rows = 0;
   while (rows < N) {
     await new Promise((r) => setTimeout(r, 100));
     rows = await oursCount(count.table, count.where);
   }
   const done = performance.now();
-  const status = await child.status;
-  await logs;
+  // A member left without partitions (more processes than partitions, or
+  // the last rebalance) never sees a message, so never idles out: stop it.
+  const stopper = setTimeout(() => {
+    for (const c of children) {
+      try {
+        c.kill("SIGTERM");
+      } catch {
+        // Already exited.
+      }
+    }
+  }, 3_000);
+  const statuses = await Promise.all(children.map((c) => c.status));
+  clearTimeout(stopper);
+  await Promise.all(logs);
   const wall = rows / ((done - t0) / 1000);
   const steady = rows / ((done - (assignedAt || t0)) / 1000);
   console.log(
-    `ours (deno task sink, ${label} route → ${target}): ${rows} rows in ${
+    `ours (deno task sink${
+      PROCESSES > 1 ? ` ×${PROCESSES} processes` : ""
+    }, ${label} route → ${target}): ${rows} rows in ${
       ((done - t0) / 1000).toFixed(2)
     } s = ${
       Math.round(wall)
     } rows/s wall clock (incl. start-up and group join); ${
       Math.round(steady)
-    } rows/s after the group assigned the partitions; exit ${status.code}`,
+    } rows/s after the group assigned the partitions; exit ${
+      statuses.map((st) => st.code).join(",")
+    }`,
   );
   return { wall, steady };
 }
