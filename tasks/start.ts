@@ -11,6 +11,7 @@ import {
   type CommandSpec,
   createKafka,
   createLogger,
+  DEFAULT_ENDPOINTS,
   PipelineError,
   runPipeline,
   sleep,
@@ -36,7 +37,14 @@ import { launchTask } from "./_launch.ts";
 import { verifyRun } from "./verify.ts";
 import { freshnessFromScrape } from "./flow/freshness.ts";
 import { hopsFromScrape } from "./flow/hops.ts";
-import { behind, type DrainState, drainState } from "./flow/drain.ts";
+import {
+  behind,
+  type DrainState,
+  drainState,
+  formatLsn,
+  type Lsn,
+} from "./flow/drain.ts";
+import { readWalTarget } from "./flow/drain_wal.ts";
 
 const SPEC = {
   name: "start",
@@ -225,7 +233,10 @@ if (import.meta.main) {
 
     console.error("==> waiting for the shipper, sinks and CDC relay to drain");
     const drainDeadline = Date.now() + options["drain-timeout"] * 1000;
-    await drain(procs, kafka, cdcTopics, drainDeadline, log);
+    await drain(procs, kafka, cdcTopics, drainDeadline, log, {
+      url: DEFAULT_ENDPOINTS.postgresUrl,
+      password: pgPassword,
+    });
 
     const finalScrapes = await scrapeAll(procs);
     const after = await highWatermarks(kafka, FLOW_TOPICS);
@@ -303,7 +314,8 @@ async function scrapeAll(procs: Supervised[]): Promise<Scrapes> {
 
 /**
  * Waits until the shipper has shipped every byte, both sink groups have
- * committed everything, and the CDC relay has been quiet for a while.
+ * committed everything, and the CDC relay has confirmed PostgreSQL's WAL
+ * position of the moment the generators stopped (read here, first).
  */
 async function drain(
   procs: Supervised[],
@@ -311,8 +323,13 @@ async function drain(
   cdcTopics: string[],
   deadline: number,
   log: ReturnType<typeof createLogger>,
+  postgres: { url: string; password: string },
 ): Promise<void> {
   const t0 = Date.now();
+  let target: Lsn | undefined = await readWalTarget(postgres);
+  log.info("draining", {
+    cdc_wal_target: target === undefined ? "unknown" : formatLsn(target),
+  });
   let stable = 0;
   let last: DrainState | undefined;
   let lagging: string[] = ["no check completed"];
@@ -332,7 +349,12 @@ async function drain(
       stable = 0;
     }
     if (stable >= 3) {
-      log.info("stages drained", { seconds: (Date.now() - t0) / 1000 });
+      log.info("stages drained", {
+        seconds: (Date.now() - t0) / 1000,
+        cdc_confirmed: last?.cdcLsn === undefined
+          ? "unknown"
+          : formatLsn(last.cdcLsn),
+      });
       return;
     }
     if (Date.now() - lastLog >= 15_000) {
@@ -347,6 +369,9 @@ async function drain(
   });
 
   async function checkOnce(): Promise<DrainState> {
+    // Unreachable when draining began: a later target is still one every
+    // change of the run is below.
+    target ??= await readWalTarget(postgres);
     const s = await scrapeAll(procs);
     const sinkLag = await groupLag(kafka, "flow-sink", [
       "security.events",
@@ -357,6 +382,6 @@ async function drain(
     const ends = JSON.stringify(
       await highWatermarks(kafka, [...FLOW_TOPICS, ...cdcTopics]),
     );
-    return drainState(s, { sinkLag, mirrorLag, ends });
+    return drainState(s, { sinkLag, mirrorLag, ends }, target);
   }
 }
