@@ -114,31 +114,23 @@ export class FileWake {
 
   /**
    * Resolves after `ms`, on a change in a watched directory (at once if one
-   * came since the last wait), when `also` settles, or when `signal` aborts.
+   * came since the last wait), or when `signal` aborts.
    */
-  wait(
-    ms: number,
-    signal: AbortSignal,
-    also?: Promise<void>,
-  ): Promise<void> {
+  wait(ms: number, signal: AbortSignal): Promise<void> {
     if (this.#changed || signal.aborted) {
       this.#changed = false;
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      let settled = false;
       const done = () => {
-        if (settled) return;
-        settled = true;
         clearTimeout(timer);
         signal.removeEventListener("abort", done);
-        if (this.#wake === done) this.#wake = undefined;
+        this.#wake = undefined;
         this.#changed = false;
         resolve();
       };
       const timer = setTimeout(done, ms);
       signal.addEventListener("abort", done, { once: true });
-      also?.then(done, done);
       this.#wake = done;
     });
   }

@@ -109,22 +109,3 @@ Deno.test("FileWake: a missing directory is watched once it exists; disabled nev
     off.close();
   }
 });
-
-Deno.test("FileWake: `also` ends a wait early, and its stale timer does not end the next one", async () => {
-  const dir = await tempDir();
-  const w = new FileWake([planGlob(`${dir}/*.log`)], log, false);
-  try {
-    let room!: () => void;
-    const taken = new Promise<void>((r) => room = r);
-    const t0 = performance.now();
-    const first = w.wait(60, new AbortController().signal, taken);
-    room();
-    await first;
-    assert.ok(performance.now() - t0 < 50, "ended by `also`");
-    // The first wait's 60 ms timer is cleared: a 200 ms wait lasts 200 ms.
-    const t = await timed(w, 200);
-    assert.ok(t >= 190, `second wait ended after ${t} ms`);
-  } finally {
-    w.close();
-  }
-});

@@ -159,11 +159,6 @@ export class BoundedQueue<T> {
     return item;
   }
 
-  /** Resolves at the next `take` (or close): when a push would not wait. */
-  whenTaken(): Promise<void> {
-    return new Promise<void>((r) => this.#waitingPushers.push(r));
-  }
-
   /** No more pushes; takers drain what is left. */
   close(): void {
     this.#closed = true;

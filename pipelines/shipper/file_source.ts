@@ -132,11 +132,7 @@ export class FileSource {
           if (await this.#pump(f)) progressed = true;
           if (this.#builder.full) await this.#flush(queue);
         }
-        // A lingered batch is sealed only when the sink can take it at once:
-        // while earlier batches still queue, this one keeps filling (fewer,
-        // larger requests under load, as Kafka's own producer batches).
-        const busy = queue.size > 0;
-        if (this.#builder.due && !busy) await this.#flush(queue);
+        if (this.#builder.due) await this.#flush(queue);
         // --once: at the end of every file nothing more is coming; lingering
         // for it would only delay the exit.
         if (!progressed && this.#o.once && !this.#builder.empty) {
@@ -148,9 +144,7 @@ export class FileSource {
             this.#o.log.info("all files shipped", { files: this.#files.size });
             return;
           }
-          await (busy && this.#builder.due
-            ? wake.wait(this.#o.pollMs, signal, queue.whenTaken())
-            : wake.wait(idleMs(this.#o, this.#builder), signal));
+          await wake.wait(idleMs(this.#o, this.#builder), signal);
         }
       }
       // Stopping: hand over what was read; it is committed if Kafka acks it

@@ -21,9 +21,11 @@ async function tempDir(): Promise<string> {
 
 const log = createLogger("test", "error", () => {});
 
-/** A file source over `dir/pattern` (3 lines per batch, 5 ms linger). */
-function source(dir: string, pattern: string, once = false, pollMs = 20) {
-  return new FileSource({
+/** A running source whose batches are taken and acknowledged as Kafka would. */
+function start(dir: string, pattern: string, once = false, pollMs = 20) {
+  const queue = new BoundedQueue<Batch>(4);
+  const stop = new AbortController();
+  const src = new FileSource({
     files: [{ pattern: `${dir}/${pattern}`, format: "ndjson" }],
     checkpointPath: `${dir}/checkpoint.json`,
     pollMs,
@@ -40,13 +42,6 @@ function source(dir: string, pattern: string, once = false, pollMs = 20) {
     metrics: createMetrics(createRegistry("t")),
     log,
   });
-}
-
-/** A running source whose batches are taken and acknowledged as Kafka would. */
-function start(dir: string, pattern: string, once = false, pollMs = 20) {
-  const queue = new BoundedQueue<Batch>(4);
-  const stop = new AbortController();
-  const src = source(dir, pattern, once, pollMs);
   const ids: number[] = [];
   const running = src.run(queue, stop.signal);
   const taking = (async () => {
@@ -122,44 +117,6 @@ Deno.test("file source: a change wakes it long before the poll (inotify)", async
     await s.stop();
   }
   assert.deepEqual([...s.ids].sort((a, b) => a - b), [1, 2, 3, 4, 5, 6]);
-});
-
-Deno.test("file source: while a batch waits in the queue, the next one keeps filling", async () => {
-  const dir = await tempDir();
-  const file = `${dir}/app.log`;
-  await Deno.writeTextFile(file, lines(1));
-  const queue = new BoundedQueue<Batch>(4);
-  const stop = new AbortController();
-  const running = source(dir, "*.log").run(queue, stop.signal);
-  const idsOf = (b: Batch) =>
-    b.topicMessages.flatMap((t) =>
-      t.messages.map((m) => JSON.parse(m.value.toString()).id)
-    );
-  const batches: number[][] = [];
-  try {
-    // Nobody takes yet: [1] is sealed into the empty queue, then 2 and 3,
-    // arriving well past the 5 ms linger, wait in one open batch.
-    const deadline = Date.now() + 5_000;
-    while (queue.size === 0) {
-      assert.ok(Date.now() < deadline, "no first batch within 5 s");
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    await Deno.writeTextFile(file, lines(2), { append: true });
-    await new Promise((r) => setTimeout(r, 60));
-    await Deno.writeTextFile(file, lines(3), { append: true });
-    await new Promise((r) => setTimeout(r, 60));
-    assert.equal(queue.size, 1, "sealed while the queue was busy");
-    for (let n = 0; n < 3;) {
-      const b = await queue.take();
-      batches.push(idsOf(b!));
-      n += b!.messages;
-      await b!.ack();
-    }
-  } finally {
-    stop.abort();
-    await running;
-  }
-  assert.deepEqual(batches, [[1], [2, 3]]);
 });
 
 Deno.test("file source: a partial line completed later is shipped once, whole", async () => {
