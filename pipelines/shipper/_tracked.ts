@@ -48,3 +48,27 @@ export interface Mark {
   gen: number;
   end: number;
 }
+
+/**
+ * `buf` followed by the `n` bytes just read into `scratch`, in a buffer of
+ * its own: encoded messages are views of it, so it is never reused. A big
+ * read into an empty `buf` takes `scratch` itself (the caller then allocates
+ * a new one); otherwise only the bytes read are copied. Why not read straight
+ * into a fresh chunk-sized buffer: at the end of a file that is growing, most
+ * reads return a few KiB or nothing, and zeroing a 1 MiB buffer per read
+ * (tens of reads a second once the shipper wakes on every write) cost more
+ * CPU than the reading itself.
+ */
+export function adoptRead(
+  buf: Uint8Array,
+  scratch: Uint8Array,
+  n: number,
+): Uint8Array {
+  if (buf.length === 0 && n * 2 >= scratch.length) {
+    return scratch.subarray(0, n);
+  }
+  const next = new Uint8Array(buf.length + n);
+  next.set(buf);
+  next.set(scratch.subarray(0, n), buf.length);
+  return next;
+}

@@ -31,7 +31,7 @@ import {
 } from "./checkpoint.ts";
 import type { Encoder, Format } from "./encoder.ts";
 import { findByInode, readHead, sha256 } from "./_file_ops.ts";
-import { EMPTY, type Mark, type Tracked } from "./_tracked.ts";
+import { adoptRead, EMPTY, type Mark, type Tracked } from "./_tracked.ts";
 import { FileWake, idleMs } from "./_wake.ts";
 import { expandGlob, type GlobPlan, planGlob } from "./glob.ts";
 import { LineCutter } from "./lines.ts";
@@ -85,6 +85,8 @@ export class FileSource {
   #builder: BatchBuilder;
   #lastScan = 0;
   #saving: Promise<void> = Promise.resolve();
+  /** Read target; what is read is copied out (messages view their buffer). */
+  #scratch: Uint8Array;
 
   /** Creates the source; call {@link run} to start it. */
   constructor(opts: FileSourceOptions) {
@@ -94,6 +96,9 @@ export class FileSource {
       format: f.format,
     }));
     this.#builder = new BatchBuilder(opts.limits);
+    this.#scratch = new Uint8Array(
+      Math.max(opts.chunkBytes, opts.maxLineBytes + 1),
+    );
   }
 
   /** The directories/files the patterns read from (for permission checks). */
@@ -230,16 +235,16 @@ export class FileSource {
     // A few reads per turn, so several active files interleave.
     while (!b.full && reads < 4) {
       if (f.needRead) {
-        const chunk = Math.max(o.chunkBytes, o.maxLineBytes + 1);
-        const next = new Uint8Array(f.buf.length + chunk);
-        next.set(f.buf);
-        const n = await h.read(next.subarray(f.buf.length));
+        const n = await h.read(this.#scratch);
         reads++;
         if (n === null || n === 0) {
           eof = true;
           break;
         }
-        f.buf = next.subarray(0, f.buf.length + n);
+        f.buf = adoptRead(f.buf, this.#scratch, n);
+        if (f.buf.buffer === this.#scratch.buffer) {
+          this.#scratch = new Uint8Array(this.#scratch.length);
+        }
         const end = f.readOffset + f.buf.length;
         if (end > f.size) f.size = end;
         o.metrics.bytesRead.inc({ source: "file" }, n);
