@@ -41,8 +41,8 @@ export class FileWake {
   #watchers = new Map<string, Deno.FsWatcher>();
   /** A change arrived that no wait consumed yet. */
   #changed = false;
-  /** A file appeared, was renamed or removed: the globs need a re-scan. */
-  #created = false;
+  /** Something changed since the last re-scan (see {@link takeChanged}). */
+  #dirty = false;
   #wake: (() => void) | undefined;
 
   /** `enabled` false: poll only (`--no-watch`). */
@@ -90,13 +90,10 @@ export class FileWake {
   async #follow(path: string, w: Deno.FsWatcher): Promise<void> {
     try {
       for await (const ev of w) {
-        if (ev.kind !== "access") this.#changed = true;
-        if (
-          ev.kind === "create" || ev.kind === "rename" || ev.kind === "remove"
-        ) {
-          this.#created = true;
-        }
-        if (this.#changed) this.#wake?.();
+        if (ev.kind === "access") continue;
+        this.#changed = true;
+        this.#dirty = true;
+        this.#wake?.();
       }
     } catch (err) {
       this.#log.warn("watch ended, polling only", { path, error: String(err) });
@@ -105,10 +102,15 @@ export class FileWake {
     if (this.#watchers.get(path) === w) this.#watchers.delete(path);
   }
 
-  /** True once after a file appeared/moved/went away (then re-scan). */
-  takeCreated(): boolean {
-    const c = this.#created;
-    this.#created = false;
+  /**
+   * True once after any change: re-scan before reading. Not only for new or
+   * moved files: a truncated file rewritten past our position (copytruncate)
+   * is caught only by the scan's size and fingerprint check, and reading it
+   * first would ship the new content from the old offset.
+   */
+  takeChanged(): boolean {
+    const c = this.#dirty;
+    this.#dirty = false;
     return c;
   }
 

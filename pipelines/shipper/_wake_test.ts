@@ -61,7 +61,8 @@ Deno.test("FileWake: an append wakes a 10 s wait; with nothing changing it times
       await Deno.writeTextFile(`${dir}/a.log`, "2\n", { append: true });
     });
     assert.ok(woke < 5_000, `woke after ${woke} ms`);
-    assert.equal(w.takeCreated(), false, "an append is no new file");
+    assert.equal(w.takeChanged(), true, "an append asks for a re-scan");
+    assert.equal(w.takeChanged(), false, "once");
     const quiet = await timed(w, 200);
     assert.ok(quiet >= 190, `quiet wait ended after ${quiet} ms`);
   } finally {
@@ -69,7 +70,7 @@ Deno.test("FileWake: an append wakes a 10 s wait; with nothing changing it times
   }
 });
 
-Deno.test("FileWake: a change before the wait makes it return at once; a new file asks for a scan", async () => {
+Deno.test("FileWake: a change before the wait makes it return at once; a new file asks for a re-scan", async () => {
   const dir = await tempDir();
   const w = new FileWake([planGlob(`${dir}/*.log`)], log);
   try {
@@ -77,7 +78,7 @@ Deno.test("FileWake: a change before the wait makes it return at once; a new fil
     await Deno.writeTextFile(`${dir}/new.log`, "1\n");
     // Let the event arrive before waiting.
     const deadline = Date.now() + 5_000;
-    while (!w.takeCreated()) {
+    while (!w.takeChanged()) {
       assert.ok(Date.now() < deadline, "no create event within 5 s");
       await new Promise((r) => setTimeout(r, 10));
     }

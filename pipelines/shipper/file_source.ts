@@ -123,9 +123,10 @@ export class FileSource {
     try {
       await wake.ensure();
       while (!signal.aborted) {
-        // A new or moved file is adopted at once, not a poll later.
+        // After a change the scan comes first: it adopts new or moved files
+        // at once and catches a truncation before its new bytes are read.
         if (
-          wake.takeCreated() ||
+          wake.takeChanged() ||
           Date.now() - this.#lastScan >= this.#o.pollMs
         ) {
           await this.#scan();

@@ -119,6 +119,32 @@ Deno.test("file source: a change wakes it long before the poll (inotify)", async
   assert.deepEqual([...s.ids].sort((a, b) => a - b), [1, 2, 3, 4, 5, 6]);
 });
 
+Deno.test("file source: woken by a copytruncate rewritten past its position, it restarts at 0", async () => {
+  const dir = await tempDir();
+  // The logs in a directory of their own: the checkpoint's renames in `dir`
+  // would wake the source (and re-scan) by themselves.
+  await Deno.mkdir(`${dir}/logs`);
+  const file = `${dir}/logs/app.log`;
+  await Deno.writeTextFile(file, lines(1, 2, 3));
+  // A 60 s poll: only a wake-up can bring the new lines within 5 s.
+  const s = start(dir, "logs/*.log", false, 60_000);
+  try {
+    await s.until(3);
+    // The writer's own handle: truncated and rewritten in place, no open or
+    // create event, longer than before (only the fingerprint tells).
+    const f = await Deno.open(file, { write: true });
+    await f.truncate(0);
+    const pad = "x".repeat(40);
+    const text = [9, 10].map((id) => JSON.stringify({ id, pad }) + "\n");
+    await f.write(new TextEncoder().encode(text.join("")));
+    f.close();
+    await s.until(5);
+  } finally {
+    await s.stop();
+  }
+  assert.deepEqual(s.ids, [1, 2, 3, 9, 10]);
+});
+
 Deno.test("file source: a partial line completed later is shipped once, whole", async () => {
   const dir = await tempDir();
   const file = `${dir}/app.log`;
