@@ -97,6 +97,12 @@ export const GENERATOR_SPEC = {
       description: "Rotate files at this age (e.g. 5m); 0 = never",
       default: "5m",
     },
+    "flush-interval": {
+      type: "string",
+      description:
+        "file/stdout: write buffered lines out this often (the shipper sees them no later); at most 250ms",
+      default: "50ms",
+    },
     brokers: brokersOption,
     topic: {
       type: "string",
@@ -196,6 +202,8 @@ export interface GeneratorConfig {
   dir: string;
   maxFileBytes: number;
   maxFileAgeMs: number;
+  /** file/stdout: write-out interval (ms), 1..250. */
+  flushMs: number;
   brokers: string[];
   topic: string;
   topicPrefix: string;
@@ -303,6 +311,13 @@ export function toConfig(
     "max-file-age",
     () => parseDuration(o["max-file-age"]),
   );
+  const flushMs = wrap(
+    "flush-interval",
+    () => parseDuration(o["flush-interval"]),
+  );
+  if (!(flushMs >= 1 && flushMs <= 250)) {
+    throw new UsageError("--flush-interval must be between 1ms and 250ms");
+  }
   const mix = parsePairs("mix", o.mix, ["insert", "update", "delete"], {
     complete: false,
     defaults: { insert: 0, update: 0, delete: 0 },
@@ -368,6 +383,7 @@ export function toConfig(
     dir: o.dir ?? (kind === "cdc" ? ".data/cdc-events" : ".data/events"),
     maxFileBytes,
     maxFileAgeMs,
+    flushMs,
     brokers: o.brokers,
     topic: o.topic,
     topicPrefix: o["topic-prefix"],

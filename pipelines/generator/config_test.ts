@@ -21,6 +21,14 @@ Deno.test("defaults: security to rotating files, wall clock, random seed", () =>
   assert.equal(c.startMs, undefined);
   assert.equal(c.maxFileBytes, 64 * 1024 * 1024);
   assert.equal(c.metricsPort, 19464);
+  assert.equal(c.flushMs, 50);
+});
+
+Deno.test("--flush-interval is a duration from 1ms to 250ms", () => {
+  assert.equal(cfg("--flush-interval", "10ms").flushMs, 10);
+  assert.equal(cfg("--flush-interval", "250ms").flushMs, 250);
+  assert.throws(() => cfg("--flush-interval", "0ms"), UsageError);
+  assert.throws(() => cfg("--flush-interval", "1s"), UsageError);
 });
 
 Deno.test("--seed starts simulated time at the fixed epoch; --start overrides", () => {

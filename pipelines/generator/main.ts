@@ -104,7 +104,14 @@ async function generate({ options, log, registry, shutdown }: Ctx) {
     const hops = clock instanceof WallClock && cfg.to === "file"
       ? metrics.hops
       : undefined;
-    const loop = runEventLoop(model, clock, out, { ...limits, onTick, hops });
+    // Kafka batches by --batch-size and its own tick; lines go out sooner.
+    const flushMs = cfg.to === "kafka" ? undefined : cfg.flushMs;
+    const loop = runEventLoop(model, clock, out, {
+      ...limits,
+      onTick,
+      hops,
+      flushMs,
+    });
     loopDone = loop;
     const result = await loop;
     failure = result.error;

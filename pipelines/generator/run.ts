@@ -1,7 +1,8 @@
 /**
  * The generation loops: pace (token bucket, optionally following the daily
- * curve), generate, write, and every 250 ms do housekeeping (flush, file age
- * rotation, metrics, progress). Stops at `--count`, `--duration`, a shutdown
+ * curve), generate, write, write the buffer out every `flushMs` (50 ms from
+ * the CLI), and every 250 ms do housekeeping (flush, file age rotation,
+ * metrics, progress). Stops at `--count`, `--duration`, a shutdown
  * signal, or when the stdout reader goes away.
  *
  * @module
@@ -47,6 +48,12 @@ export interface LoopOptions {
   signal: AbortSignal;
   /** Housekeeping callback, about every 250 ms and once at the end. */
   onTick?: () => void | Promise<void>;
+  /**
+   * Write the output's buffer out this often (ms) between housekeeping ticks
+   * (default: only at the ticks, every 250 ms). Shorter means fresher files
+   * for the shipper, at one write syscall per interval.
+   */
+  flushMs?: number;
   /** Wall time (default {@link REAL_TIME}). */
   time?: LoopTime;
   /**
@@ -66,7 +73,8 @@ export interface LoopResult {
   error?: unknown;
 }
 
-const TICK_MS = 250;
+/** Housekeeping interval (ms). */
+export const TICK_MS = 250;
 
 /**
  * Token bucket on wall time. With a curve, the rate follows the curve's
@@ -156,6 +164,9 @@ async function drive(
   const pacer = new Pacer(o.rate, o.curve, () => clock.peek(), o.signal, time);
   let generated = 0;
   let nextTick = t0 + TICK_MS;
+  // Write-outs between ticks: the `write` hop is at most this long.
+  const flushMs = Math.min(o.flushMs ?? TICK_MS, TICK_MS);
+  let nextFlush = t0 + flushMs;
   let stoppedBy: StopReason = "signal";
   let error: unknown;
   try {
@@ -178,10 +189,15 @@ async function drive(
       const now = time.now();
       if (now >= nextTick) {
         nextTick = now + TICK_MS;
+        nextFlush = now + flushMs;
         await target.tick();
         work.written?.();
         await o.onTick?.();
         if (o.rate <= 0) await yieldToEventLoop();
+      } else if (now >= nextFlush) {
+        nextFlush = now + flushMs;
+        await target.flush();
+        work.written?.();
       }
     }
     await target.flush();

@@ -107,6 +107,22 @@ Deno.test("pacing: 5000 events at 1000/s take 5 s of wall time, in 10-event chun
   assert.equal(out.flushes, 1);
 });
 
+Deno.test("flushMs writes the buffer out between the 250 ms ticks", async () => {
+  const time = new FakeTime();
+  const out = new RecordingOutput();
+  const r = await runEventLoop(
+    stampModel,
+    clock(),
+    out,
+    opts(time, { count: 5000, flushMs: 50 }),
+  );
+  assert.equal(r.generated, 5000);
+  // Still 20 housekeeping ticks in 5 s; between two ticks 4 write-outs at
+  // 50, 100, 150, 200 ms (80 in 5 s), plus the final flush.
+  assert.equal(out.ticks, 20);
+  assert.equal(out.flushes, 81);
+});
+
 Deno.test("pacing follows the daily curve at the event clock's time (03:00: 12%)", async () => {
   const time = new FakeTime();
   const out = new RecordingOutput();

@@ -182,8 +182,15 @@ const options = {
   },
   poll: {
     type: "string",
-    description: "How often globs are re-scanned and files re-checked",
+    description:
+      "How often globs are re-scanned and files re-checked; the longest sleep at the end of the files when no change wakes the shipper",
     default: "250ms",
+  },
+  "no-watch": {
+    type: "boolean",
+    description:
+      "Do not watch the files' directories (inotify) to read new lines at once; wait --poll only",
+    default: false,
   },
   "read-chunk": {
     type: "string",
@@ -252,6 +259,8 @@ export interface ShipperConfig {
   maxInFlight: number;
   idempotent: boolean;
   pollMs: number;
+  /** Wake on directory changes, not only every poll. */
+  watch: boolean;
   readChunkBytes: number;
   rotateWaitMs: number;
   once: boolean;
@@ -357,6 +366,7 @@ export async function buildConfig(
     maxInFlight: o["max-in-flight"],
     idempotent: !o["no-idempotent"],
     pollMs: Math.max(10, ms(o.poll)),
+    watch: !o["no-watch"],
     readChunkBytes: bytes("read-chunk", o["read-chunk"], 4096),
     rotateWaitMs: ms(o["rotate-wait"]),
     once,

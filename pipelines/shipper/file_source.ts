@@ -17,7 +17,6 @@
  * @module
  */
 import type { Logger } from "../runtime/mod.ts";
-import { sleep } from "../runtime/mod.ts";
 import {
   type Batch,
   BatchBuilder,
@@ -32,6 +31,8 @@ import {
 } from "./checkpoint.ts";
 import type { Encoder, Format } from "./encoder.ts";
 import { findByInode, readHead, sha256 } from "./_file_ops.ts";
+import { adoptRead, EMPTY, type Mark, type Tracked } from "./_tracked.ts";
+import { FileWake, idleMs } from "./_wake.ts";
 import { expandGlob, type GlobPlan, planGlob } from "./glob.ts";
 import { LineCutter } from "./lines.ts";
 import { observeRead, type ShipperMetrics } from "./metrics.ts";
@@ -50,8 +51,13 @@ export interface FileSourceOptions {
   files: FileSpec[];
   /** Where the checkpoint lives. */
   checkpointPath: string;
-  /** How often globs are re-expanded and files re-checked (ms). */
+  /**
+   * How often globs are re-expanded and files re-checked (ms), and the
+   * longest sleep at the end of the files when no change wakes the source.
+   */
   pollMs: number;
+  /** Wake on directory changes (inotify), not only every poll (default true). */
+  watch?: boolean;
   /** Bytes per read. */
   chunkBytes: number;
   maxLineBytes: number;
@@ -67,44 +73,6 @@ export interface FileSourceOptions {
   log: Logger;
 }
 
-interface Tracked {
-  key: string;
-  dev: number;
-  ino: number;
-  path: string;
-  format: Format;
-  matched: boolean;
-  fp: string;
-  fpLen: number;
-  /** Bumped on truncation: acks of older batches no longer move `committed`. */
-  gen: number;
-  /** Acknowledged by Kafka (what the checkpoint says). */
-  committed: number;
-  /** Handed to batches. */
-  readOffset: number;
-  /** Bytes read but not cut yet (start at `readOffset`). */
-  buf: Uint8Array;
-  /** `buf` holds no complete line: read more before cutting again. */
-  needRead: boolean;
-  size: number;
-  mtime: number;
-  handle?: Deno.FsFile;
-  cutter: LineCutter;
-  lastChange: number;
-  /**
-   * Nothing more will be written (`--once`, or rotated away and quiet for
-   * `rotateWaitMs`): a last line without a newline is shipped at the end.
-   */
-  final: boolean;
-}
-
-interface Mark {
-  file: Tracked;
-  gen: number;
-  end: number;
-}
-
-const EMPTY = new Uint8Array(0);
 const NL = 0x0a;
 
 /** Tails files into batches; see the module doc. */
@@ -117,6 +85,8 @@ export class FileSource {
   #builder: BatchBuilder;
   #lastScan = 0;
   #saving: Promise<void> = Promise.resolve();
+  /** Read target; what is read is copied out (messages view their buffer). */
+  #scratch: Uint8Array;
 
   /** Creates the source; call {@link run} to start it. */
   constructor(opts: FileSourceOptions) {
@@ -126,6 +96,9 @@ export class FileSource {
       format: f.format,
     }));
     this.#builder = new BatchBuilder(opts.limits);
+    this.#scratch = new Uint8Array(
+      Math.max(opts.chunkBytes, opts.maxLineBytes + 1),
+    );
   }
 
   /** The directories/files the patterns read from (for permission checks). */
@@ -140,11 +113,25 @@ export class FileSource {
   async run(queue: BoundedQueue<Batch>, signal: AbortSignal): Promise<void> {
     const cp = await loadFileCheckpoint(this.#o.checkpointPath);
     for (const m of cp.files) this.#saved.set(`${m.dev}:${m.ino}`, m);
+    const wake = new FileWake(
+      this.#plans.map((p) => p.plan),
+      this.#o.log,
+      this.#o.watch ?? true,
+    );
     await this.#scan();
     this.#saved.clear();
     try {
+      await wake.ensure();
       while (!signal.aborted) {
-        if (Date.now() - this.#lastScan >= this.#o.pollMs) await this.#scan();
+        // After a change the scan comes first: it adopts new or moved files
+        // at once and catches a truncation before its new bytes are read.
+        if (
+          wake.takeChanged() ||
+          Date.now() - this.#lastScan >= this.#o.pollMs
+        ) {
+          await this.#scan();
+          await wake.ensure();
+        }
         let progressed = false;
         for (const f of this.#files.values()) {
           if (signal.aborted) break;
@@ -163,23 +150,14 @@ export class FileSource {
             this.#o.log.info("all files shipped", { files: this.#files.size });
             return;
           }
-          // --once waiting for the last acks: check again soon, not a poll
-          // interval later.
-          const idle = this.#o.once
-            ? Math.min(this.#o.pollMs, 10)
-            : this.#o.pollMs;
-          const linger = this.#builder.empty ? idle : Math.max(
-            1,
-            this.#o.limits.lingerMs -
-              (Date.now() - this.#builder.firstAt),
-          );
-          await sleep(Math.min(idle, linger), signal);
+          await wake.wait(idleMs(this.#o, this.#builder), signal);
         }
       }
       // Stopping: hand over what was read; it is committed if Kafka acks it
       // before the shutdown deadline, and re-read after a restart otherwise.
       if (!this.#builder.empty) await this.#flush(queue);
     } finally {
+      wake.close();
       for (const f of this.#files.values()) f.handle?.close();
     }
   }
@@ -258,16 +236,16 @@ export class FileSource {
     // A few reads per turn, so several active files interleave.
     while (!b.full && reads < 4) {
       if (f.needRead) {
-        const chunk = Math.max(o.chunkBytes, o.maxLineBytes + 1);
-        const next = new Uint8Array(f.buf.length + chunk);
-        next.set(f.buf);
-        const n = await h.read(next.subarray(f.buf.length));
+        const n = await h.read(this.#scratch);
         reads++;
         if (n === null || n === 0) {
           eof = true;
           break;
         }
-        f.buf = next.subarray(0, f.buf.length + n);
+        f.buf = adoptRead(f.buf, this.#scratch, n);
+        if (f.buf.buffer === this.#scratch.buffer) {
+          this.#scratch = new Uint8Array(this.#scratch.length);
+        }
         const end = f.readOffset + f.buf.length;
         if (end > f.size) f.size = end;
         o.metrics.bytesRead.inc({ source: "file" }, n);

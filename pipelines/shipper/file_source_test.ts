@@ -22,13 +22,13 @@ async function tempDir(): Promise<string> {
 const log = createLogger("test", "error", () => {});
 
 /** A running source whose batches are taken and acknowledged as Kafka would. */
-function start(dir: string, pattern: string, once = false) {
+function start(dir: string, pattern: string, once = false, pollMs = 20) {
   const queue = new BoundedQueue<Batch>(4);
   const stop = new AbortController();
   const src = new FileSource({
     files: [{ pattern: `${dir}/${pattern}`, format: "ndjson" }],
     checkpointPath: `${dir}/checkpoint.json`,
-    pollMs: 20,
+    pollMs,
     chunkBytes: 16,
     maxLineBytes: 1024,
     limits: { maxMessages: 3, maxBytes: 1 << 20, lingerMs: 5 },
@@ -93,6 +93,56 @@ Deno.test("file source: tails what is appended to a file", async () => {
     await s.stop();
   }
   assert.deepEqual(s.ids, [1, 2, 3, 4, 5, 6, 7]);
+});
+
+Deno.test("file source: a change wakes it long before the poll (inotify)", async () => {
+  const dir = await tempDir();
+  const file = `${dir}/app.log`;
+  await Deno.writeTextFile(file, lines(1));
+  // A 60 s poll: only the watcher can deliver within the 5 s of until().
+  const s = start(dir, "*.log", false, 60_000);
+  try {
+    await s.until(1);
+    await Deno.writeTextFile(file, lines(2, 3), { append: true });
+    await s.until(3);
+    // A new file: the create event re-scans the globs.
+    await Deno.writeTextFile(`${dir}/other.log`, lines(4));
+    await s.until(4);
+    // Rotation by rename, then a new file under the old name.
+    await Deno.rename(file, `${dir}/app.log.1`);
+    await Deno.writeTextFile(`${dir}/app.log.1`, lines(5), { append: true });
+    await Deno.writeTextFile(file, lines(6));
+    await s.until(6);
+  } finally {
+    await s.stop();
+  }
+  assert.deepEqual([...s.ids].sort((a, b) => a - b), [1, 2, 3, 4, 5, 6]);
+});
+
+Deno.test("file source: woken by a copytruncate rewritten past its position, it restarts at 0", async () => {
+  const dir = await tempDir();
+  // The logs in a directory of their own: the checkpoint's renames in `dir`
+  // would wake the source (and re-scan) by themselves.
+  await Deno.mkdir(`${dir}/logs`);
+  const file = `${dir}/logs/app.log`;
+  await Deno.writeTextFile(file, lines(1, 2, 3));
+  // A 60 s poll: only a wake-up can bring the new lines within 5 s.
+  const s = start(dir, "logs/*.log", false, 60_000);
+  try {
+    await s.until(3);
+    // The writer's own handle: truncated and rewritten in place, no open or
+    // create event, longer than before (only the fingerprint tells).
+    const f = await Deno.open(file, { write: true });
+    await f.truncate(0);
+    const pad = "x".repeat(40);
+    const text = [9, 10].map((id) => JSON.stringify({ id, pad }) + "\n");
+    await f.write(new TextEncoder().encode(text.join("")));
+    f.close();
+    await s.until(5);
+  } finally {
+    await s.stop();
+  }
+  assert.deepEqual(s.ids, [1, 2, 3, 9, 10]);
 });
 
 Deno.test("file source: a partial line completed later is shipped once, whole", async () => {

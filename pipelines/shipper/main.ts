@@ -118,6 +118,7 @@ await runPipeline(
         files: cfg.files,
         checkpointPath: `${cfg.stateDir}/files.json`,
         pollMs: cfg.pollMs,
+        watch: cfg.watch,
         chunkBytes: cfg.readChunkBytes,
         maxLineBytes: cfg.maxLineBytes,
         limits,
