@@ -27,6 +27,7 @@ import { PartitionState } from "./batch.ts";
 import type { SinkConfig } from "./config.ts";
 import type { TakenRange } from "./encoder.ts";
 import { AutoMirrors, prepareWithRetry } from "./cdc_auto.ts";
+import { flushDue, FlushSteps } from "./flush_schedule.ts";
 import { FlushWrites } from "./flush_writes.ts";
 import { decodeManifest, encodeManifest } from "./manifest.ts";
 import type { SinkMetrics } from "./metrics.ts";
@@ -174,7 +175,7 @@ export class Sink {
       ),
       maxBytesPerPartition: 8 * 1024 * 1024,
       maxBytes: 64 * 1024 * 1024,
-      maxWaitTimeInMs: 250,
+      maxWaitTimeInMs: config.fetchWaitMs,
       allowAutoTopicCreation: false,
     });
     const c = this.#consumer;
@@ -413,9 +414,7 @@ export class Sink {
       }
       const b = this.#buffered();
       metrics.bufferedRows.set(b.rows);
-      const due = b.rows >= config.batchRows ||
-        b.bytes >= config.batchBytes ||
-        (b.oldest < Infinity && now - b.oldest >= config.batchTimeoutMs);
+      const due = flushDue(b, now, this.#lastFlushStart, config);
       if (!due) {
         if (this.#idleDone(b.oldest === Infinity)) {
           log.info("idle: everything committed, exiting");
@@ -461,6 +460,18 @@ export class Sink {
     })));
   }
 
+  /**
+   * Logs a flush's step times: at debug level always, at info when the
+   * flush outlasted a batch-timeout (it held back the next one).
+   */
+  #logSteps(steps: FlushSteps, ranges: number) {
+    const { config, log } = this.#d;
+    const fields = { ranges, ...steps.durations() };
+    if (steps.total() > config.batchTimeoutMs) {
+      log.info("slow flush: it held back the next one", fields);
+    } else log.debug("flushed", fields);
+  }
+
   /** One flush cycle (see module docs). `final` ignores the stop signal. */
   async #flush(signal: AbortSignal, final: boolean): Promise<void> {
     if (this.#flushing) return;
@@ -483,6 +494,7 @@ export class Sink {
     if (taken.length === 0) return;
     this.#flushing = true;
     this.#lastFlushStart = Date.now();
+    const steps = new FlushSteps(this.#lastFlushStart);
     try {
       // 1. Manifest first: after a crash the range is re-formed exactly.
       await this.#commit(
@@ -493,15 +505,19 @@ export class Sink {
         })),
       );
       for (const t of taken) t.range.intentCommitted = true;
+      steps.mark("manifest");
       // Revoked meanwhile: the new owner re-forms and inserts them.
       const active = taken.filter((t) => !t.state.dropped);
       // 2. Rows, per table and shard, in parallel across shards.
       await this.#writes.rows(active, signal);
+      steps.mark("rows");
       // 3. Dead letters: table, then topic.
       await this.#writes.deadLetters(active, signal);
+      steps.mark("dead_letters");
       this.#d.testHooks?.afterInserts();
       // 4. CDC truncates, after the rows that preceded them.
       await this.#writes.truncates(active, signal);
+      steps.mark("truncates");
       // 5. Only now the offsets move.
       await this.#commit(active.map((t) => ({
         t,
@@ -514,6 +530,8 @@ export class Sink {
       }
       for (const t of taken) if (t.state.dropped) t.state.release(t.range);
       metrics.flushes.inc();
+      steps.mark("offsets");
+      this.#logSteps(steps, active.length);
     } catch (err) {
       for (const t of taken) t.state.retry(t.range);
       if (final && !(err instanceof Aborted)) {
