@@ -1,10 +1,15 @@
 /**
- * When the sink flushes ({@link flushDue}) and how long a flush's steps took
- * ({@link FlushSteps}, for the flush logs). Pure; sink.ts drives them.
+ * When the sink flushes ({@link flushDue}), how long a flush's steps took
+ * ({@link FlushSteps}, {@link logFlushSteps}), and how long the shutdown
+ * waits for one ({@link settledBefore}). sink.ts drives them.
  *
  * @module
  */
+import { type Logger, SERVICE_RETRY } from "../runtime/mod.ts";
+import { type Buffered, isFull } from "./batch.ts";
 import type { SinkConfig } from "./config.ts";
+import type { TakenRange } from "./encoder.ts";
+import { Aborted } from "./service.ts";
 
 /**
  * Whether buffered rows `b` should be flushed at `now`: the buffer is full,
@@ -15,15 +20,36 @@ import type { SinkConfig } from "./config.ts";
  * `min-insert-interval` is applied on top, by the caller.
  */
 export function flushDue(
-  b: { rows: number; bytes: number; oldest: number },
+  b: Buffered,
   now: number,
   lastFlushStart: number,
   c: Pick<SinkConfig, "batchRows" | "batchBytes" | "batchTimeoutMs">,
 ): boolean {
-  if (b.rows >= c.batchRows || b.bytes >= c.batchBytes) return true;
+  if (isFull(b, c)) return true;
   if (b.oldest === Infinity) return false;
   return now - lastFlushStart >= c.batchTimeoutMs ||
     now - b.oldest >= c.batchTimeoutMs;
+}
+
+/**
+ * The ranges a tick took, as one flush per shard, so that a slow shard
+ * holds only its own partitions' next flush. Kept as one flush when a range
+ * writes to another shard than its partition's (CDC mirrors shard by id:
+ * two flushes would pace each other's inserts a whole interval apart) or
+ * carries a CDC truncate (it must follow every row taken with it).
+ */
+export function splitByShard<T extends TakenRange>(taken: T[]): T[][] {
+  const byShard = new Map<number, T[]>();
+  for (const t of taken) {
+    if (t.range.truncates.length > 0) return [taken];
+    for (const key of t.range.groups.keys()) {
+      if (!key.endsWith(`|${t.shard}`)) return [taken];
+    }
+    const g = byShard.get(t.shard);
+    if (g) g.push(t);
+    else byShard.set(t.shard, [t]);
+  }
+  return [...byShard.values()];
 }
 
 /** Times of a flush's steps (ms since its start, in order). */
@@ -50,5 +76,86 @@ export class FlushSteps {
   total(): number {
     const last = this.#marks[this.#marks.length - 1];
     return last ? last[1] - this.start : 0;
+  }
+}
+
+/**
+ * Logs a flush's step times: at debug level always, at info when the flush
+ * outlasted a batch-timeout (it held back its partitions' next flush).
+ */
+export function logFlushSteps(
+  d: { log: Logger; config: Pick<SinkConfig, "batchTimeoutMs"> },
+  steps: FlushSteps,
+  ranges: number,
+): void {
+  const fields = { ranges, ...steps.durations() };
+  if (steps.total() > d.config.batchTimeoutMs) {
+    d.log.info("slow flush: it held back its partitions' next one", fields);
+  } else d.log.debug("flushed", fields);
+}
+
+/**
+ * Whether `p` settled (rethrowing its error) before `signal` aborted; a
+ * hanging request must not hold the shutdown.
+ */
+export async function settledBefore(
+  p: Promise<unknown> | undefined,
+  signal: AbortSignal,
+): Promise<boolean> {
+  if (signal.aborted) return false;
+  let onAbort!: () => void;
+  const aborted = new Promise<false>((r) => {
+    onAbort = () => r(false);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([Promise.resolve(p).then(() => true), aborted]);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+/**
+ * The flushes in flight, and the backoff after a failed one (its ranges are
+ * put back; no flush starts before {@link retryAt}).
+ */
+export class InFlight {
+  readonly #flushes = new Set<Promise<void>>();
+  #failures = 0;
+  #retryAt = 0;
+
+  /** @param log where a failed flush is reported */
+  constructor(readonly log: Logger) {}
+
+  /** Flushes in flight. */
+  get size(): number {
+    return this.#flushes.size;
+  }
+
+  /** No new flush before this time (epoch ms). */
+  get retryAt(): number {
+    return this.#retryAt;
+  }
+
+  /**
+   * Runs `flush` beside the caller; it gets the flushes that were in flight
+   * before it (a CDC truncate waits for their rows).
+   */
+  start(flush: (earlier: Promise<unknown>[]) => Promise<void>): void {
+    const earlier = [...this.#flushes];
+    const f = flush(earlier).then(() => {
+      this.#failures = 0;
+    }, (err) => {
+      if (err instanceof Aborted) return;
+      const failures = ++this.#failures;
+      this.log.warn("flush failed, will retry", { err, failures });
+      this.#retryAt = Date.now() + SERVICE_RETRY.delayMs(failures);
+    }).finally(() => this.#flushes.delete(f));
+    this.#flushes.add(f);
+  }
+
+  /** Resolves once every flush now in flight has settled. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.#flushes]);
   }
 }

@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { flushDue, FlushSteps } from "./flush_schedule.ts";
+import type { Logger } from "../runtime/mod.ts";
+import { Range } from "./batch.ts";
+import {
+  flushDue,
+  FlushSteps,
+  InFlight,
+  splitByShard,
+} from "./flush_schedule.ts";
+import { Aborted } from "./service.ts";
 
 const C = { batchRows: 100, batchBytes: 1_000, batchTimeoutMs: 1_000 };
 const empty = { rows: 0, bytes: 0, oldest: Infinity };
@@ -37,4 +45,62 @@ Deno.test("FlushSteps: each step's own duration and the total", () => {
     total_ms: 310,
   });
   assert.equal(s.total(), 310);
+});
+
+function taken(shard: number, keys: string[], truncate = false) {
+  const range = new Range();
+  keys.forEach((k, i) => {
+    const [table, s] = k.split("|");
+    range.addRow(i, table, Number(s), "{}", 0);
+  });
+  if (truncate) range.addTruncate(keys.length, { table: "t", version: 1 }, 0);
+  return { topic: "t", partition: shard, shard, range };
+}
+
+Deno.test("splitByShard: one flush per shard, unless a range crosses shards or truncates", () => {
+  const a = taken(0, ["e|0", "f|0"]), b = taken(1, ["e|1"]);
+  const c = taken(0, ["e|0"]);
+  assert.deepEqual(splitByShard([a, b, c]), [[a, c], [b]]);
+  // A CDC mirror shards by id: its range writes to both shards.
+  const mirror = taken(0, ["pg|0", "pg|1"]);
+  assert.deepEqual(splitByShard([a, b, mirror]), [[a, b, mirror]]);
+  const trunc = taken(1, ["e|1"], true);
+  assert.deepEqual(splitByShard([a, trunc]), [[a, trunc]]);
+  assert.deepEqual(splitByShard([]), []);
+});
+
+Deno.test("InFlight: runs flushes side by side, hands each the earlier ones, backs off after a failure", async () => {
+  const warned: string[] = [];
+  const log = {
+    warn: (msg: string) => warned.push(msg),
+  } as unknown as Logger;
+  const f = new InFlight(log);
+  let release!: () => void;
+  const held = new Promise<void>((r) => release = r);
+  const seen: number[] = [];
+  f.start((earlier) => {
+    seen.push(earlier.length);
+    return held;
+  });
+  f.start((earlier) => {
+    seen.push(earlier.length);
+    return Promise.reject(new Error("shard down"));
+  });
+  assert.deepEqual(seen, [0, 1]);
+  assert.equal(f.size, 2);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(f.size, 1);
+  assert.deepEqual(warned, ["flush failed, will retry"]);
+  assert.ok(f.retryAt > Date.now());
+  let settled = false;
+  const all = f.settled().then(() => settled = true);
+  await new Promise((r) => setTimeout(r, 0));
+  assert.equal(settled, false);
+  release();
+  await all;
+  assert.equal(f.size, 0);
+  // An aborted flush (the sink stops) is no failure.
+  f.start(() => Promise.reject(new Aborted()));
+  await f.settled();
+  assert.equal(warned.length, 1);
 });
