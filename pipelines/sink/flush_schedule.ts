@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type Logger, SERVICE_RETRY } from "../runtime/mod.ts";
+import { type Logger, SERVICE_RETRY, sleep } from "../runtime/mod.ts";
 import { type Buffered, isFull } from "./batch.ts";
 import type { SinkConfig } from "./config.ts";
 import type { TakenRange } from "./encoder.ts";
@@ -157,5 +157,71 @@ export class InFlight {
   /** Resolves once every flush now in flight has settled. */
   async settled(): Promise<void> {
     await Promise.all([...this.#flushes]);
+  }
+}
+
+/** When an insert started and when it was acknowledged (or failed), epoch ms. */
+export interface InsertSlot {
+  start: number;
+  end: number;
+}
+
+/**
+ * The earliest start of the insert after `prev` into the same table and
+ * shard: an interval after `prev` started, and in a later interval-aligned
+ * window than the one `prev` ended in. ClickHouse logs a query's start in
+ * whole seconds of the same clock, so at 1 s no two inserts of a table and
+ * shard start in the same second there, whatever their network delays.
+ */
+export function nextInsertAt(prev: InsertSlot, intervalMs: number): number {
+  return Math.max(
+    prev.start + intervalMs,
+    (Math.floor(prev.end / intervalMs) + 1) * intervalMs,
+  );
+}
+
+/**
+ * One lane per table and shard (`key`): its inserts run one after another,
+ * each at {@link nextInsertAt} the previous one or later. Flushes run side
+ * by side (one per shard, and a held-back partition's), so two of them may
+ * wait on the same table and shard; the lane keeps them apart.
+ */
+export class InsertLanes {
+  readonly #last = new Map<string, Promise<InsertSlot>>();
+
+  /**
+   * @param intervalMs `--min-insert-interval`
+   * @param clock epoch ms (injectable for tests)
+   * @param wait sleeps (injectable for tests)
+   */
+  constructor(
+    readonly intervalMs: number,
+    readonly clock: () => number = Date.now,
+    readonly wait: (ms: number, signal: AbortSignal) => Promise<void> = sleep,
+  ) {}
+
+  /** Runs `insert` as the next insert of `key`; throws Aborted on `signal`. */
+  async run(
+    key: string,
+    signal: AbortSignal,
+    insert: () => Promise<void>,
+  ): Promise<void> {
+    const prev = this.#last.get(key);
+    let done!: (s: InsertSlot) => void;
+    this.#last.set(key, new Promise<InsertSlot>((r) => done = r));
+    let slot = (await prev) ?? { start: -Infinity, end: -Infinity };
+    try {
+      const wait = nextInsertAt(slot, this.intervalMs) - this.clock();
+      if (wait > 0) await this.wait(wait, signal);
+      if (signal.aborted) throw new Aborted();
+      const start = this.clock();
+      try {
+        await insert();
+      } finally {
+        slot = { start, end: this.clock() };
+      }
+    } finally {
+      done(slot);
+    }
   }
 }

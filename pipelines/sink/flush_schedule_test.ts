@@ -5,6 +5,8 @@ import {
   flushDue,
   FlushSteps,
   InFlight,
+  InsertLanes,
+  nextInsertAt,
   splitByShard,
 } from "./flush_schedule.ts";
 import { Aborted } from "./service.ts";
@@ -103,4 +105,44 @@ Deno.test("InFlight: runs flushes side by side, hands each the earlier ones, bac
   f.start(() => Promise.reject(new Aborted()));
   await f.settled();
   assert.equal(warned.length, 1);
+});
+
+Deno.test("nextInsertAt: an interval after the last start, in a later second than its end", () => {
+  assert.equal(nextInsertAt({ start: 12_000, end: 12_050 }, 1_000), 13_000);
+  assert.equal(nextInsertAt({ start: 12_700, end: 12_750 }, 1_000), 13_700);
+  // It ended in the next second: ClickHouse may log its start there.
+  assert.equal(nextInsertAt({ start: 12_970, end: 13_020 }, 1_000), 14_000);
+});
+
+Deno.test("InsertLanes: two flushes waiting on one table and shard start a second apart", async () => {
+  let now = 10_000;
+  const waits: number[] = [];
+  const lanes = new InsertLanes(1_000, () => now, (ms) => {
+    waits.push(ms);
+    now += ms;
+    return Promise.resolve();
+  });
+  const starts: Array<[string, number]> = [];
+  const insert = (tag: string, ms: number) => () => {
+    starts.push([tag, now]);
+    now += ms;
+    return Promise.resolve();
+  };
+  const signal = new AbortController().signal;
+  await Promise.all([
+    lanes.run("t|0", signal, insert("a", 100)),
+    lanes.run("t|0", signal, insert("b", 100)),
+    lanes.run("t|1", signal, insert("c", 100)),
+  ]);
+  assert.deepEqual(starts, [["a", 10_000], ["c", 10_100], ["b", 11_000]]);
+  // A failed insert still spaces the next one; an aborted wait throws.
+  await assert.rejects(
+    lanes.run("t|1", signal, () => Promise.reject(new Error("down"))),
+    /down/,
+  );
+  const stop = new AbortController();
+  stop.abort();
+  await assert.rejects(lanes.run("t|1", stop.signal, insert("d", 1)), Aborted);
+  assert.equal(starts.length, 3);
+  assert.ok(waits.length >= 2);
 });
