@@ -52,30 +52,37 @@ class HeldShard extends ClickHouseService {
   }
 }
 
-/** `n` valid security events with unique ids. */
+/**
+ * `n` valid security events with unique ids, keyed (`key\tvalue`) so that
+ * they spread over every partition.
+ */
 function events(n: number, tag: string): string[] {
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
     const hex = i.toString(16).padStart(12, "0");
-    out.push(JSON.stringify({
-      event_id: `${tag}-0000-4000-a000-${hex}`,
-      timestamp: new Date(Date.UTC(2026, 11, 7) + i).toISOString(),
-      event_type: "port_scan",
-      severity: "low",
-      src_ip: "10.0.0.1",
-      src_port: 1000 + (i % 60000),
-      dst_ip: "10.0.0.2",
-      dst_port: 22,
-      protocol: "ssh",
-      user: "",
-      host: "host-1",
-      action: "blocked",
-      message: `event ${i}`,
-      scenario_id: "",
-    }));
+    out.push(
+      `${tag}${i}\t` + JSON.stringify({
+        event_id: `${tag}-0000-4000-a000-${hex}`,
+        timestamp: new Date(Date.UTC(2026, 11, 7) + i).toISOString(),
+        event_type: "port_scan",
+        severity: "low",
+        src_ip: "10.0.0.1",
+        src_port: 1000 + (i % 60000),
+        dst_ip: "10.0.0.2",
+        dst_port: 22,
+        protocol: "ssh",
+        user: "",
+        host: "host-1",
+        action: "blocked",
+        message: `event ${i}`,
+        scenario_id: "",
+      }),
+    );
   }
   return out;
 }
+
+const KEYED = { keyDelimiter: "\t" };
 
 /** Messages per partition of `topic` (its high watermarks). */
 async function perPartition(topic: string): Promise<Map<number, number>> {
@@ -154,7 +161,7 @@ Deno.test({
         }
         return n;
       };
-      await kcatProduce(topic, events(4_000, "aaaaaaaa"));
+      await kcatProduce(topic, events(4_000, "aaaaaaaa"), KEYED);
       const first = await shard2();
       assert.ok(first > 0 && first < 4_000, `shard 2 got ${first} of 4000`);
       await pollUntil(
@@ -165,7 +172,7 @@ Deno.test({
         },
       );
       // Shard 1 still hangs in the first flush; shard 2 must move on.
-      await kcatProduce(topic, events(4_000, "bbbbbbbb"));
+      await kcatProduce(topic, events(4_000, "bbbbbbbb"), KEYED);
       const second = await shard2();
       await pollUntil(
         async () => (await rowsPerShard(topic, config.shards))[1] === second,
