@@ -174,6 +174,7 @@ export interface InsertSlot {
  * shard start in the same second there, whatever their network delays.
  */
 export function nextInsertAt(prev: InsertSlot, intervalMs: number): number {
+  if (intervalMs <= 0) return -Infinity; // no pacing at all
   return Math.max(
     prev.start + intervalMs,
     (Math.floor(prev.end / intervalMs) + 1) * intervalMs,

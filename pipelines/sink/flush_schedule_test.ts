@@ -112,6 +112,7 @@ Deno.test("nextInsertAt: an interval after the last start, in a later second tha
   assert.equal(nextInsertAt({ start: 12_700, end: 12_750 }, 1_000), 13_700);
   // It ended in the next second: ClickHouse may log its start there.
   assert.equal(nextInsertAt({ start: 12_970, end: 13_020 }, 1_000), 14_000);
+  assert.equal(nextInsertAt({ start: 12_970, end: 13_020 }, 0), -Infinity);
 });
 
 Deno.test("InsertLanes: two flushes waiting on one table and shard start a second apart", async () => {
