@@ -158,6 +158,34 @@ export class Range {
   }
 }
 
+/** Rows and bytes buffered (not in flight), and the oldest row's arrival. */
+export interface Buffered {
+  rows: number;
+  bytes: number;
+  /** When the oldest buffered row arrived (ms); Infinity if none. */
+  oldest: number;
+}
+
+/** What `states` buffer together (see {@link PartitionState.buffered}). */
+export function bufferedOf(states: Iterable<PartitionState>): Buffered {
+  let rows = 0, bytes = 0, oldest = Infinity;
+  for (const st of states) {
+    const b = st.buffered();
+    rows += b.rows;
+    bytes += b.bytes;
+    oldest = Math.min(oldest, b.oldest);
+  }
+  return { rows, bytes, oldest };
+}
+
+/** Whether `b` reached the batch (and buffer) limits. */
+export function isFull(
+  b: Buffered,
+  c: { batchRows: number; batchBytes: number },
+): boolean {
+  return b.rows >= c.batchRows || b.bytes >= c.batchBytes;
+}
+
 /** Everything the sink tracks for one assigned partition. */
 export class PartitionState {
   /** Next offset to accept; lower offsets are re-deliveries, skipped. */
@@ -190,7 +218,7 @@ export class PartitionState {
   }
 
   /** Rows and bytes buffered and not taken by a running flush. */
-  buffered(): { rows: number; bytes: number; oldest: number } {
+  buffered(): Buffered {
     let rows = 0, bytes = 0, oldest = Infinity;
     for (const r of this.ranges) {
       if (r.messages === 0 || r.inFlight) continue;

@@ -100,6 +100,12 @@ export const SINK_SPEC = {
         "At most one insert per table and shard per this interval (also the retry floor)",
       default: "1s",
     },
+    "fetch-wait": {
+      type: "string",
+      description:
+        "Longest a Kafka fetch waits for data (it returns as soon as there is some)",
+      default: "250ms",
+    },
     workers: {
       type: "integer",
       description:
@@ -180,6 +186,8 @@ export interface SinkConfig {
   batchBytes: number;
   batchTimeoutMs: number;
   minInsertIntervalMs: number;
+  /** KafkaJS `maxWaitTimeInMs`: a fetch's longest wait for data. */
+  fetchWaitMs: number;
   fromBeginning: boolean;
   dlqTopic: string;
   exitWhenIdleMs: number | undefined;
@@ -210,6 +218,15 @@ function credentials(
       : o["clickhouse-user"],
     clickhousePassword: found.password,
   };
+}
+
+/** `--fetch-wait`: 0 ms would spin the fetch loop, over 10 s starves it. */
+function fetchWait(spec: string): number {
+  const ms = parseDuration(spec);
+  if (ms < 1 || ms > 10_000) {
+    throw new UsageError(`--fetch-wait "${spec}" must be 1ms .. 10s`);
+  }
+  return ms;
 }
 
 /** Turns `logs.*` into an anchored RegExp; other names stay strings. */
@@ -267,6 +284,7 @@ export function buildConfig(
     batchBytes: parseBytes(o["batch-bytes"]),
     batchTimeoutMs: parseDuration(o["batch-timeout"]),
     minInsertIntervalMs: parseDuration(o["min-insert-interval"]),
+    fetchWaitMs: fetchWait(o["fetch-wait"]),
     fromBeginning: !o["from-latest"],
     dlqTopic: o["dlq-topic"],
     exitWhenIdleMs: exitWhenIdle ? parseDuration(exitWhenIdle) : undefined,

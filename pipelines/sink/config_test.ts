@@ -43,3 +43,10 @@ Deno.test("sink: --workers defaults to 2 with a 32 MiB budget; 0 decodes in-thre
   assert.deepEqual([c.workers, c.workerBudgetBytes], [0, 8 * 1024 * 1024]);
   assert.throws(() => config(["--workers", "-1"], {}), UsageError);
 });
+
+Deno.test("sink: --fetch-wait defaults to 250 ms; 0 and over 10 s are refused", () => {
+  assert.equal(config([], {}).fetchWaitMs, 250);
+  assert.equal(config(["--fetch-wait", "100ms"], {}).fetchWaitMs, 100);
+  assert.throws(() => config(["--fetch-wait", "0ms"], {}), UsageError);
+  assert.throws(() => config(["--fetch-wait", "11s"], {}), UsageError);
+});

@@ -11,7 +11,6 @@ import type { Producer } from "kafkajs";
 import {
   type Logger,
   type PartitionCounts,
-  sleep,
   sqlString,
 } from "../runtime/mod.ts";
 import type { AnyTables, Capabilities } from "./any_table.ts";
@@ -29,14 +28,10 @@ import {
   requestBody,
   type TakenRange,
 } from "./encoder.ts";
+import { InsertLanes } from "./flush_schedule.ts";
 import { observeInsert } from "./hops.ts";
 import type { SinkMetrics } from "./metrics.ts";
-import {
-  Aborted,
-  type ClickHouseService,
-  qualified,
-  RowRejected,
-} from "./service.ts";
+import { type ClickHouseService, qualified, RowRejected } from "./service.ts";
 
 /** What the writes need. */
 export interface FlushWritesDeps {
@@ -57,12 +52,13 @@ export interface FlushWritesDeps {
 /** Writes the taken ranges of a flush; keeps the insert pacing state. */
 export class FlushWrites {
   readonly #d: FlushWritesDeps;
-  /** Start time of the last insert per `table|shard` (rate rule). */
-  readonly #lastInsert = new Map<string, number>();
+  /** One insert lane per `table|shard` (the rate rule). */
+  readonly #lanes: InsertLanes;
 
   /** Creates the writer. */
   constructor(deps: FlushWritesDeps) {
     this.#d = deps;
+    this.#lanes = new InsertLanes(deps.config.minInsertIntervalMs);
   }
 
   /** Step 2: the rows, per table and shard, in parallel across shards. */
@@ -114,19 +110,6 @@ export class FlushWrites {
     await this.#sendDeadLetters(active, signal);
   }
 
-  /**
-   * Waits until `table` on `shard` may take another insert (at most one per
-   * `min-insert-interval`, measured between insert starts), then books it.
-   */
-  async #pace(table: string, shard: number, signal: AbortSignal) {
-    const key = `${table}|${shard}`;
-    const wait = (this.#lastInsert.get(key) ?? 0) +
-      this.#d.config.minInsertIntervalMs - Date.now();
-    if (wait > 0) await sleep(wait, signal);
-    if (signal.aborted) throw new Aborted();
-    this.#lastInsert.set(key, Date.now());
-  }
-
   async #insert(req: InsertRequest, signal: AbortSignal): Promise<void> {
     const { metrics, config } = this.#d;
     const plan = insertPlan(req, {
@@ -139,19 +122,21 @@ export class FlushWrites {
       const body = requestBody(req);
       const rows = req.parts.reduce((n, p) => n + p.lines.length, 0);
       if (rows === 0) return;
-      await this.#pace(plan.pace, req.shard, signal);
-      const t0 = performance.now();
+      let t0 = 0;
       try {
-        await this.#d.service.insert(
-          req.shard,
-          plan.table,
-          body,
-          signal,
-          `${config.group}.${req.table}.s${
-            req.shard + 1
-          }.${crypto.randomUUID()}`,
-          plan.settings,
-        );
+        await this.#lanes.run(`${plan.pace}|${req.shard}`, signal, () => {
+          t0 = performance.now();
+          return this.#d.service.insert(
+            req.shard,
+            plan.table,
+            body,
+            signal,
+            `${config.group}.${req.table}.s${
+              req.shard + 1
+            }.${crypto.randomUUID()}`,
+            plan.settings,
+          );
+        });
         metrics.insertSeconds.observe(
           { table: req.table },
           (performance.now() - t0) / 1000,
@@ -206,13 +191,17 @@ export class FlushWrites {
     signal: AbortSignal,
   ): Promise<void> {
     const { config } = this.#d;
-    await this.#pace(table, shard, signal);
-    await this.#d.service.insert(
-      shard,
-      qualified(config.database, `${table}_local`),
-      body,
+    await this.#lanes.run(
+      `${table}|${shard}`,
       signal,
-      `${config.group}.${table}.s${shard + 1}.${crypto.randomUUID()}`,
+      () =>
+        this.#d.service.insert(
+          shard,
+          qualified(config.database, `${table}_local`),
+          body,
+          signal,
+          `${config.group}.${table}.s${shard + 1}.${crypto.randomUUID()}`,
+        ),
     );
   }
 

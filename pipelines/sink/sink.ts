@@ -15,7 +15,6 @@ import {
   type Logger,
   PartitionCounts,
   Partitioners,
-  SERVICE_RETRY,
   sleep,
 } from "../runtime/mod.ts";
 import {
@@ -23,10 +22,18 @@ import {
   type Capabilities,
   SCHEMA_REFRESH_MS,
 } from "./any_table.ts";
-import { PartitionState } from "./batch.ts";
+import { type Buffered, bufferedOf, isFull, PartitionState } from "./batch.ts";
 import type { SinkConfig } from "./config.ts";
 import type { TakenRange } from "./encoder.ts";
 import { AutoMirrors, prepareWithRetry } from "./cdc_auto.ts";
+import {
+  flushDue,
+  FlushSteps,
+  InFlight,
+  logFlushSteps,
+  settledBefore,
+  splitByShard,
+} from "./flush_schedule.ts";
 import { FlushWrites } from "./flush_writes.ts";
 import { decodeManifest, encodeManifest } from "./manifest.ts";
 import type { SinkMetrics } from "./metrics.ts";
@@ -62,27 +69,6 @@ interface Taken extends TakenRange {
  */
 export const FINAL_FLUSH_MS = 10_000;
 
-/**
- * Whether `p` settled (rethrowing its error) before `signal` aborted; a
- * hanging request must not hold the shutdown.
- */
-async function settledBefore(
-  p: Promise<unknown> | undefined,
-  signal: AbortSignal,
-): Promise<boolean> {
-  if (signal.aborted) return false;
-  let onAbort!: () => void;
-  const aborted = new Promise<false>((r) => {
-    onAbort = () => r(false);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-  try {
-    return await Promise.race([Promise.resolve(p).then(() => true), aborted]);
-  } finally {
-    signal.removeEventListener("abort", onAbort);
-  }
-}
-
 /** Kafka → ClickHouse with exactly-once rows (see README "Design"). */
 export class Sink {
   readonly #d: SinkDeps;
@@ -95,7 +81,10 @@ export class Sink {
   #offsets!: CommittedOffsets;
   #writes!: FlushWrites;
   #lastFlushStart = 0;
-  #flushing = false;
+  /** Flushes in flight (they never share a partition, see batch.ts). */
+  #inFlight!: InFlight;
+  /** Partitions a flush skipped because their range was still in flight. */
+  readonly #heldBack = new Set<PartitionState>();
   #lastMessageAt = Date.now();
   #sawMessages = false;
   #paused = false;
@@ -105,6 +94,7 @@ export class Sink {
 
   constructor(deps: SinkDeps) {
     this.#d = deps;
+    this.#inFlight = new InFlight(deps.log);
     if (deps.config.mode === "cdc") {
       this.#auto = new AutoMirrors(
         deps.service,
@@ -174,7 +164,7 @@ export class Sink {
       ),
       maxBytesPerPartition: 8 * 1024 * 1024,
       maxBytes: 64 * 1024 * 1024,
-      maxWaitTimeInMs: 250,
+      maxWaitTimeInMs: config.fetchWaitMs,
       allowAutoTopicCreation: false,
     });
     const c = this.#consumer;
@@ -206,7 +196,7 @@ export class Sink {
 
   /** Runs the flush loop until {@link stop} (or idle exit); resolves then. */
   run(): Promise<void> {
-    this.#loop ??= this.#flushLoop();
+    this.#loop ??= this.#ticks().finally(() => this.#inFlight.settled());
     return this.#loop;
   }
 
@@ -227,7 +217,13 @@ export class Sink {
         Date.now();
       if (done && wait > 0) await sleep(wait, expired);
       try {
-        done &&= await settledBefore(this.#flush(expired, true), expired);
+        const taken = this.#take(this.#states.values(), false);
+        if (taken.length > 0) {
+          done &&= await settledBefore(
+            this.#flush(taken, expired, true, []),
+            expired,
+          );
+        }
       } catch (err) {
         done = false;
         log.warn("final flush failed", { err });
@@ -312,22 +308,8 @@ export class Sink {
     return st;
   }
 
-  #buffered(): { rows: number; bytes: number; oldest: number } {
-    let rows = 0, bytes = 0, oldest = Infinity;
-    for (const st of this.#states.values()) {
-      const b = st.buffered();
-      rows += b.rows;
-      bytes += b.bytes;
-      oldest = Math.min(oldest, b.oldest);
-    }
-    return { rows, bytes, oldest };
-  }
-
-  #full(): boolean {
-    const b = this.#buffered();
-    return b.rows >= this.#d.config.batchRows ||
-      b.bytes >= this.#d.config.batchBytes;
-  }
+  #buffered = (): Buffered => bufferedOf(this.#states.values());
+  #full = (): boolean => isFull(this.#buffered(), this.#d.config);
 
   async #eachBatch(p: EachBatchPayload): Promise<void> {
     const { batch } = p;
@@ -391,12 +373,18 @@ export class Sink {
 
   // --- flushing ----------------------------------------------------------
 
-  async #flushLoop(): Promise<void> {
+  /**
+   * The flush loop (it resolves once the flushes in flight settle, see
+   * {@link run}). Flushes run beside it, one per shard
+   * (`splitByShard`): the next tick takes every partition not in flight, so
+   * a slow shard or table holds back only its own partitions, and those
+   * flush as soon as their flush is done.
+   */
+  async #ticks(): Promise<void> {
     const { config, log, metrics } = this.#d;
     let lastLag = 0;
     let lastSchema = Date.now();
     let refreshing = false;
-    let failures = 0;
     while (!this.#stop.signal.aborted) {
       await sleep(20, this.#stop.signal);
       const now = Date.now();
@@ -411,11 +399,15 @@ export class Sink {
         refreshing = true;
         void tables.refresh().catch(() => {}).finally(() => refreshing = false);
       }
+      if (now < this.#inFlight.retryAt) continue;
+      const ready = [...this.#heldBack].filter((st) => !st.ranges[0]?.inFlight);
+      if (ready.length > 0) {
+        for (const st of ready) this.#heldBack.delete(st);
+        splitByShard(this.#take(ready, false)).forEach((t) => this.#start(t));
+      }
       const b = this.#buffered();
       metrics.bufferedRows.set(b.rows);
-      const due = b.rows >= config.batchRows ||
-        b.bytes >= config.batchBytes ||
-        (b.oldest < Infinity && now - b.oldest >= config.batchTimeoutMs);
+      const due = flushDue(b, now, this.#lastFlushStart, config);
       if (!due) {
         if (this.#idleDone(b.oldest === Infinity)) {
           log.info("idle: everything committed, exiting");
@@ -424,21 +416,16 @@ export class Sink {
         continue;
       }
       if (now - this.#lastFlushStart < config.minInsertIntervalMs) continue;
-      try {
-        await this.#flush(this.#stop.signal, false);
-        failures = 0;
-      } catch (err) {
-        if (err instanceof Aborted) return;
-        failures++;
-        log.warn("flush failed, will retry", { err, failures });
-        await sleep(SERVICE_RETRY.delayMs(failures), this.#stop.signal);
-      }
+      const taken = this.#take(this.#states.values(), true);
+      if (taken.length === 0) continue;
+      this.#lastFlushStart = now;
+      splitByShard(taken).forEach((t) => this.#start(t));
     }
   }
 
   #idleDone(empty: boolean): boolean {
     const idle = this.#d.config.exitWhenIdleMs;
-    if (idle === undefined || !empty || this.#flushing) return false;
+    if (idle === undefined || !empty || this.#inFlight.size > 0) return false;
     if (!this.#sawMessages) return false;
     if (Date.now() - this.#lastMessageAt < idle) return false;
     for (const st of this.#states.values()) {
@@ -461,16 +448,28 @@ export class Sink {
     })));
   }
 
-  /** One flush cycle (see module docs). `final` ignores the stop signal. */
-  async #flush(signal: AbortSignal, final: boolean): Promise<void> {
-    if (this.#flushing) return;
-    const { metrics, log } = this.#d;
+  #start(taken: Taken[]) {
+    this.#inFlight.start((earlier) =>
+      this.#flush(taken, this.#stop.signal, false, earlier)
+    );
+  }
+
+  /**
+   * Takes the next range of each of `states` for a flush (see batch.ts);
+   * with `holdBack`, remembers those still in a flight, to flush them as soon
+   * as it lands.
+   */
+  #take(states: Iterable<PartitionState>, holdBack: boolean): Taken[] {
     const shards = this.#d.service.shardCount;
     const taken: Taken[] = [];
     const nowSec = Math.floor(Date.now() / 1000);
-    for (const st of this.#states.values()) {
+    for (const st of states) {
+      if (st.dropped) continue;
       const r = st.takeForFlush();
-      if (!r) continue;
+      if (!r) {
+        if (holdBack && st.ranges[0]?.inFlight) this.#heldBack.add(st);
+        continue;
+      }
       if (!r.ts) r.ts = nowSec;
       taken.push({
         topic: st.topic,
@@ -480,9 +479,21 @@ export class Sink {
         state: st,
       });
     }
-    if (taken.length === 0) return;
-    this.#flushing = true;
-    this.#lastFlushStart = Date.now();
+    return taken;
+  }
+
+  /**
+   * One flush of `taken` (see module docs). `final` ignores the stop
+   * signal; truncates wait for the `earlier` flushes' rows.
+   */
+  async #flush(
+    taken: Taken[],
+    signal: AbortSignal,
+    final: boolean,
+    earlier: Promise<unknown>[],
+  ): Promise<void> {
+    const { metrics, log } = this.#d;
+    const steps = new FlushSteps(Date.now());
     try {
       // 1. Manifest first: after a crash the range is re-formed exactly.
       await this.#commit(
@@ -493,15 +504,23 @@ export class Sink {
         })),
       );
       for (const t of taken) t.range.intentCommitted = true;
+      steps.mark("manifest");
       // Revoked meanwhile: the new owner re-forms and inserts them.
       const active = taken.filter((t) => !t.state.dropped);
       // 2. Rows, per table and shard, in parallel across shards.
       await this.#writes.rows(active, signal);
+      steps.mark("rows");
       // 3. Dead letters: table, then topic.
       await this.#writes.deadLetters(active, signal);
+      steps.mark("dead_letters");
       this.#d.testHooks?.afterInserts();
-      // 4. CDC truncates, after the rows that preceded them.
+      // 4. CDC truncates, after the rows that preceded them (also those
+      // of flushes still in flight).
+      if (active.some((t) => t.range.truncates.length > 0)) {
+        await Promise.allSettled(earlier);
+      }
       await this.#writes.truncates(active, signal);
+      steps.mark("truncates");
       // 5. Only now the offsets move.
       await this.#commit(active.map((t) => ({
         t,
@@ -514,14 +533,14 @@ export class Sink {
       }
       for (const t of taken) if (t.state.dropped) t.state.release(t.range);
       metrics.flushes.inc();
+      steps.mark("offsets");
+      logFlushSteps(this.#d, steps, active.length);
     } catch (err) {
       for (const t of taken) t.state.retry(t.range);
       if (final && !(err instanceof Aborted)) {
         log.warn("final flush incomplete; the next run re-forms it", { err });
       }
       throw err;
-    } finally {
-      this.#flushing = false;
     }
   }
 }
