@@ -148,6 +148,24 @@ function events(n: number): string {
   return lines.join("\n") + "\n";
 }
 
+/** Each broker's own metadata has the topic's 3 partitions with leaders. */
+async function knownEverywhere(topic: string): Promise<boolean> {
+  for (const b of BROKERS) {
+    const o = await new Deno.Command("kcat", {
+      args: ["-L", "-J", "-b", b, "-t", topic],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    if (o.code !== 0) return false;
+    const md = JSON.parse(new TextDecoder().decode(o.stdout)) as {
+      topics: { partitions?: { leader: number }[] }[];
+    };
+    const ps = md.topics[0]?.partitions ?? [];
+    if (ps.length !== 3 || ps.some((p) => p.leader < 0)) return false;
+  }
+  return true;
+}
+
 async function run(cmd: string, args: string[]): Promise<void> {
   const o = await new Deno.Command(cmd, { args, stderr: "piped" }).output();
   if (o.code !== 0) {
@@ -176,12 +194,9 @@ await admin.createTopics({
   waitForLeaders: false,
   topics: [{ topic, numPartitions: 3, replicationFactor: 3 }],
 });
-for (let i = 0; i < 100; i++) {
-  const md = await admin.fetchTopicMetadata({ topics: [topic] }).catch(
-    () => undefined,
-  );
-  const ps = md?.topics[0]?.partitions ?? [];
-  if (ps.length === 3 && ps.every((p) => p.leader >= 0)) break;
+// Every broker must know the topic before kcat produces: one that does not
+// yet answers kcat's metadata with 0 partitions and the load fails.
+for (let i = 0; i < 100 && !(await knownEverywhere(topic)); i++) {
   await new Promise((r) => setTimeout(r, 200));
 }
 console.error(`pre-loading ${topic}`);
