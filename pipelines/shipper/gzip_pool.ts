@@ -18,6 +18,7 @@
 import { Buffer } from "node:buffer";
 import "../runtime/_env_guard.ts"; // before the libraries: they read env at load
 import { CompressionCodecs, CompressionTypes } from "kafkajs";
+import { WorkerSlots } from "../runtime/worker_slots.ts";
 
 /**
  * The worker: gzips each `{id, data, level}` and posts `{id, out}` back
@@ -39,24 +40,11 @@ self.onmessage = (e) => {
 };
 `;
 
-interface Job {
-  resolve(out: Uint8Array): void;
-  reject(err: Error): void;
-  worker: Slot;
-}
-
-interface Slot {
-  worker: Worker;
-  pending: number;
-}
-
 /** A fixed set of gzip workers; jobs go to the least busy one. */
 export class GzipPool {
   readonly #url: string;
   readonly #level: number;
-  readonly #slots: Array<Slot | undefined>;
-  readonly #jobs = new Map<number, Job>();
-  #nextId = 0;
+  readonly #slots: WorkerSlots<Uint8Array>;
   #closed = false;
 
   /**
@@ -68,88 +56,42 @@ export class GzipPool {
       throw new RangeError("gzip pool size must be a positive integer");
     }
     this.#level = level;
-    this.#slots = new Array(size).fill(undefined);
     this.#url = URL.createObjectURL(
       new Blob([WORKER_SOURCE], { type: "text/javascript" }),
     );
+    this.#slots = new WorkerSlots({
+      size,
+      url: this.#url,
+      name: "gzip",
+      answerError: (msg) => new Error(`gzip worker: ${msg}`),
+      // A dead worker fails its jobs (KafkaJS retries the send).
+      crashError: (msg) => new Error(`gzip worker failed: ${msg}`),
+    });
   }
 
   /** Jobs not answered yet. */
   get pending(): number {
-    return this.#jobs.size;
+    return this.#slots.pending;
   }
 
   /** gzips `data` in a worker (`data` is copied; the caller may reuse it). */
   gzip(data: Uint8Array): Promise<Uint8Array> {
     if (this.#closed) return Promise.reject(new Error("gzip pool closed"));
-    const slot = this.#pick();
-    const id = this.#nextId++;
     // An exact-size copy, transferred: a view would clone its whole buffer.
     const copy = new Uint8Array(data);
-    return new Promise<Uint8Array>((resolve, reject) => {
-      this.#jobs.set(id, { resolve, reject, worker: slot });
-      slot.pending++;
-      slot.worker.postMessage({ id, data: copy, level: this.#level }, [
-        copy.buffer,
-      ]);
-    });
+    return this.#slots.run(
+      { data: copy, level: this.#level },
+      [copy.buffer],
+      undefined,
+    );
   }
 
   /** Stops the workers; unanswered jobs fail. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const [i, s] of this.#slots.entries()) {
-      if (s) this.#fail(s, new Error("gzip pool closed"));
-      this.#slots[i] = undefined;
-    }
+    this.#slots.close(new Error("gzip pool closed"));
     URL.revokeObjectURL(this.#url);
-  }
-
-  #pick(): Slot {
-    let best: Slot | undefined;
-    for (let i = 0; i < this.#slots.length; i++) {
-      const s = this.#slots[i] ?? (this.#slots[i] = this.#start(i));
-      if (!best || s.pending < best.pending) best = s;
-    }
-    return best!;
-  }
-
-  #start(index: number): Slot {
-    const worker = new Worker(this.#url, {
-      type: "module",
-      name: `gzip-${index}`,
-    });
-    const slot: Slot = { worker, pending: 0 };
-    worker.onmessage = (
-      e: MessageEvent<{ id: number; out?: Uint8Array; error?: string }>,
-    ) => {
-      const job = this.#jobs.get(e.data.id);
-      if (!job) return;
-      this.#jobs.delete(e.data.id);
-      slot.pending--;
-      if (e.data.out) job.resolve(e.data.out);
-      else job.reject(new Error(`gzip worker: ${e.data.error}`));
-    };
-    worker.onerror = (e: ErrorEvent) => {
-      // A dead worker fails its jobs (KafkaJS retries the send) and is
-      // replaced on next use; the process goes on.
-      e.preventDefault();
-      this.#fail(slot, new Error(`gzip worker failed: ${e.message}`));
-      const i = this.#slots.indexOf(slot);
-      if (i >= 0) this.#slots[i] = undefined;
-    };
-    return slot;
-  }
-
-  #fail(slot: Slot, err: Error): void {
-    slot.worker.terminate();
-    for (const [id, job] of this.#jobs) {
-      if (job.worker !== slot) continue;
-      this.#jobs.delete(id);
-      job.reject(err);
-    }
-    slot.pending = 0;
   }
 }
 
