@@ -24,6 +24,7 @@ import {
   chunkBytes,
   type Decoded,
 } from "./decode_chunk.ts";
+import { WorkerSlots } from "../runtime/worker_slots.ts";
 
 /** A worker died (or failed) before answering; the chunk is not decoded. */
 export class WorkerCrashed extends Error {
@@ -42,28 +43,13 @@ export interface DecodePoolOptions {
   onCrash?: (err: Error) => void;
 }
 
-interface Job {
-  resolve(out: Decoded): void;
-  reject(err: Error): void;
-  slot: Slot;
-  bytes: number;
-}
-
-interface Slot {
-  worker: Worker;
-  pending: number;
-}
-
 /** N decode workers sharing one byte budget; see module docs. */
 export class DecodePool {
   readonly size: number;
   readonly budgetBytes: number;
-  readonly #url: string | URL;
-  readonly #onCrash: ((err: Error) => void) | undefined;
-  readonly #slots: Array<Slot | undefined>;
-  readonly #jobs = new Map<number, Job>();
+  /** The workers; each job's tag is its bytes, released when it leaves. */
+  readonly #slots: WorkerSlots<Decoded, number>;
   readonly #waiting: Array<{ bytes: number; go: (ok: boolean) => void }> = [];
-  #nextId = 0;
   #inFlight = 0;
   #maxInFlight = 0;
   #closed = false;
@@ -74,9 +60,16 @@ export class DecodePool {
     }
     this.size = opts.size;
     this.budgetBytes = opts.budgetBytes;
-    this.#url = opts.url ?? new URL("./_decode_worker.ts", import.meta.url);
-    this.#onCrash = opts.onCrash;
-    this.#slots = new Array(opts.size).fill(undefined);
+    this.#slots = new WorkerSlots({
+      size: opts.size,
+      url: opts.url ?? new URL("./_decode_worker.ts", import.meta.url),
+      name: "sink-decode",
+      answerError: (msg) => new WorkerCrashed(`decode worker: ${msg}`),
+      // The caller decodes a dead worker's chunks itself.
+      crashError: (msg) => new WorkerCrashed(`decode worker died: ${msg}`),
+      onCrash: opts.onCrash,
+      onSettle: (bytes) => this.#release(bytes),
+    });
   }
 
   /** Bytes of chunks sent and not answered yet. */
@@ -101,23 +94,14 @@ export class DecodePool {
       this.#release(bytes);
       throw new WorkerCrashed("decode pool closed");
     }
-    const slot = this.#pick();
-    const id = this.#nextId++;
-    return new Promise<Decoded>((resolve, reject) => {
-      this.#jobs.set(id, { resolve, reject, slot, bytes });
-      slot.pending++;
-      slot.worker.postMessage({ id, chunk }, chunkBuffers(chunk));
-    });
+    return this.#slots.run({ chunk }, chunkBuffers(chunk), bytes);
   }
 
   /** Stops the workers; unanswered and waiting chunks fail. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const [i, s] of this.#slots.entries()) {
-      if (s) this.#fail(s, new WorkerCrashed("decode pool closed"));
-      this.#slots[i] = undefined;
-    }
+    this.#slots.close(new WorkerCrashed("decode pool closed"));
     for (const w of this.#waiting.splice(0)) w.go(false);
   }
 
@@ -150,55 +134,5 @@ export class DecodePool {
       this.#take(w.bytes);
       w.go(true);
     }
-  }
-
-  #pick(): Slot {
-    let best: Slot | undefined;
-    for (let i = 0; i < this.#slots.length; i++) {
-      const s = this.#slots[i] ?? (this.#slots[i] = this.#start(i));
-      if (!best || s.pending < best.pending) best = s;
-    }
-    return best!;
-  }
-
-  #start(index: number): Slot {
-    const worker = new Worker(this.#url, {
-      type: "module",
-      name: `sink-decode-${index}`,
-    });
-    const slot: Slot = { worker, pending: 0 };
-    worker.onmessage = (
-      e: MessageEvent<{ id: number; out?: Decoded; error?: string }>,
-    ) => {
-      const job = this.#jobs.get(e.data.id);
-      if (!job) return;
-      this.#jobs.delete(e.data.id);
-      slot.pending--;
-      this.#release(job.bytes);
-      if (e.data.out) job.resolve(e.data.out);
-      else job.reject(new WorkerCrashed(`decode worker: ${e.data.error}`));
-    };
-    worker.onerror = (e: ErrorEvent) => {
-      // The process goes on: this worker's chunks fail (the caller decodes
-      // them itself) and a fresh worker takes its place on next use.
-      e.preventDefault();
-      const err = new WorkerCrashed(`decode worker died: ${e.message}`);
-      this.#fail(slot, err);
-      const i = this.#slots.indexOf(slot);
-      if (i >= 0) this.#slots[i] = undefined;
-      this.#onCrash?.(err);
-    };
-    return slot;
-  }
-
-  #fail(slot: Slot, err: Error): void {
-    slot.worker.terminate();
-    for (const [id, job] of this.#jobs) {
-      if (job.slot !== slot) continue;
-      this.#jobs.delete(id);
-      this.#release(job.bytes);
-      job.reject(err);
-    }
-    slot.pending = 0;
   }
 }
