@@ -117,7 +117,12 @@ async function waitEqual(c: pg.Client, env: Env, table: string) {
       )
     }`;
     return diff.length === 0;
-  }, { what: `Kafka = PostgreSQL for ${table} (${last})`, timeoutMs: 60_000 });
+  }, { what: `Kafka = PostgreSQL for ${table}`, timeoutMs: 60_000 }).catch(
+    (err) => {
+      // The last difference seen, not the empty one of the first call.
+      throw new Error(`${err.message}: ${last}`);
+    },
+  );
 }
 
 /**

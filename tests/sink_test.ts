@@ -548,6 +548,12 @@ sinkTest({
         what: "everything committed",
         timeoutMs: 120_000,
       });
+      // Committed means acknowledged by one replica per shard; a read may
+      // meet the other before it fetched the last part: poll, then exact.
+      await pollUntil(
+        async () => (await countRows("security_events", topic)) >= N,
+        { what: "every committed row readable", timeoutMs: 30_000 },
+      );
       assert.equal(await countRows("security_events", topic), N);
       const [u] = await chQuery<{ u: string }>(
         `SELECT uniqExact(event_id) AS u FROM analytics.security_events WHERE _topic = '${topic}'`,
