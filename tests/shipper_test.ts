@@ -16,6 +16,7 @@ import {
   type TaskProcess,
   tempDataDir,
   topicMessageCount,
+  waitForLog,
 } from "./_helpers.ts";
 
 const enc = new TextEncoder();
@@ -238,6 +239,9 @@ Deno.test({
         timeoutMs: 120_000,
         what: `${total} messages in ${topic}`,
       });
+      // The last incarnation may have found everything shipped already; a
+      // SIGTERM before its shutdown handler is installed kills it (143).
+      await waitForLog(p, '"msg":"shipping"');
       // Stopped, the shipper can send nothing more: any duplicate is in.
       assert.equal(await stop(p), 0);
       const ids = await idsIn(topic);
